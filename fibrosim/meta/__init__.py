@@ -1,0 +1,31 @@
+"""Meta-analysis: frequentist random effects, meta-regression, diagnostics, Bayesian models."""
+
+from fibrosim._lazy import lazy_exports
+
+__getattr__, __all__ = lazy_exports(
+    __name__,
+    {
+        # frequentist.py
+        "random_effects": "frequentist",
+        "RandomEffectsResult": "frequentist",
+        # regression.py
+        "meta_regression": "regression",
+        "subgroup_analysis": "regression",
+        # diagnostics.py
+        "leave_one_out": "diagnostics",
+        "influence": "diagnostics",
+        "egger_test": "diagnostics",
+        "trim_and_fill": "diagnostics",
+        "blup": "diagnostics",
+        # bayes.py
+        "bayes_random_effects": "bayes",
+        # submodules
+        "frequentist": "frequentist",
+        "regression": "regression",
+        "diagnostics": "diagnostics",
+        "bayes": "bayes",
+        "priors": "priors",
+        "mcmc": "mcmc",
+        "map": "map",
+    },
+)
