@@ -19,6 +19,11 @@ __getattr__, __all__ = lazy_exports(
         "blup": "diagnostics",
         # bayes.py
         "bayes_random_effects": "bayes",
+        # map.py and mixtures.py
+        "map_prior": "map",
+        "NormalMixture": "mixtures",
+        "BetaMixture": "mixtures",
+        "ess": "mixtures",
         # submodules
         "frequentist": "frequentist",
         "regression": "regression",
@@ -27,5 +32,6 @@ __getattr__, __all__ = lazy_exports(
         "priors": "priors",
         "mcmc": "mcmc",
         "map": "map",
+        "mixtures": "mixtures",
     },
 )
