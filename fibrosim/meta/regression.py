@@ -1,0 +1,788 @@
+"""Mixed-effects meta-regression and subgroup analysis.
+
+The model is ``y_i = x_i' beta + u_i + e_i`` with ``u_i ~ N(0, tau2)`` and ``e_i ~ N(0, v_i)``
+(v_i known).  The array core (:func:`fit_mixed`) is batched over leading axes: ``y`` and ``v``
+have shape ``(..., k)`` and the design ``(..., k, p)``; a boolean ``mask`` removes studies (used
+for NaN padding, leave-one-out and influence), so many regressions are solved in one pass of
+matrix products.  :func:`meta_regression` and :func:`subgroup_analysis` are the public layer.
+
+The estimators follow metafor's ``rma.uni`` (Viechtbauer 2010) formula for formula, so the two
+agree to the convergence tolerance of the iterative estimators.  One deliberate difference:
+metafor 3.8 centres ``yi`` before the quadratic forms of the tau² estimators and of QE even when
+the model has no intercept; fibrosim uses ``yi`` itself.  The two coincide whenever the column
+space of the design contains the constant (any model with an intercept or a full set of group
+dummies).
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from numpy.typing import ArrayLike, NDArray
+from scipy import optimize, stats
+
+from fibrosim._checks import as_float_array, check_choice, check_level, check_rng
+from fibrosim.warnings import ConvergenceWarning
+
+FloatArray = NDArray[np.float64]
+BoolArray = NDArray[np.bool_]
+
+METHODS = ("FE", "EE", "DL", "HE", "HS", "SJ", "ML", "REML", "EB", "PM")
+TESTS = ("z", "knha")
+_MAXITER = 1000
+# Fisher scoring / Newton stop when the change in tau² is below this fraction of
+# (tau² + mean v): far tighter than metafor's default absolute 1e-5, so results are the
+# converged values (the reference file uses threshold = 1e-12 in metafor as well).
+_REL_TOL = 1e-12
+# metafor's comparison tolerance in permutation p-values (permutest: comptol = sqrt(eps))
+_COMPTOL = float(np.sqrt(np.finfo(float).eps))
+
+
+# ---------------------------------------------------------------------------------------------
+# array core
+# ---------------------------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class MixedFit:
+    """Core output of :func:`fit_mixed` (batch shape ``B``; ``p`` coefficients).
+
+    Attributes
+    ----------
+    beta : ndarray, shape (*B, p)
+        Weighted least-squares coefficients at the estimated tau².
+    vb : ndarray, shape (*B, p, p)
+        Their covariance (multiplied by the Knapp-Hartung factor ``s2w`` when ``test="knha"``).
+    tau2, se_tau2 : ndarray, shape B
+        Residual heterogeneity and its standard error (metafor's formula for each method).
+    s2w : ndarray, shape B
+        Knapp-Hartung scale factor (1 for ``test="z"``).
+    k : ndarray, shape B
+        Number of studies used.
+    p : int
+        Number of coefficients.
+    """
+
+    beta: FloatArray
+    vb: FloatArray
+    tau2: FloatArray
+    se_tau2: FloatArray
+    s2w: FloatArray
+    k: FloatArray
+    p: int
+
+
+def _projection(w: FloatArray, X: FloatArray) -> tuple[FloatArray, FloatArray]:
+    """Return ``P = W - W X (X'WX)^-1 X'W`` and ``(X'WX)^-1`` for diagonal weights ``w``."""
+    XtW = np.swapaxes(X, -1, -2) * w[..., None, :]
+    inv = np.linalg.inv(XtW @ X)
+    P = -np.swapaxes(XtW, -1, -2) @ inv @ XtW
+    idx = np.arange(w.shape[-1])
+    P[..., idx, idx] += w
+    return P, inv
+
+
+def _quad(P: FloatArray, y: FloatArray) -> FloatArray:
+    return np.einsum("...i,...ij,...j->...", y, P, y)
+
+
+def _trace(P: FloatArray) -> FloatArray:
+    return np.trace(P, axis1=-2, axis2=-1)
+
+
+def _loglik(
+    tau2: FloatArray, y: FloatArray, v: FloatArray, X: FloatArray, m: FloatArray, reml: bool
+) -> FloatArray:
+    """(Restricted) log-likelihood up to a constant, as in metafor's ll0check."""
+    w = m / (v + tau2[..., None])
+    XtW = np.swapaxes(X, -1, -2) * w[..., None, :]
+    A = XtW @ X
+    beta = np.linalg.solve(A, (XtW @ y[..., None]))[..., 0]
+    resid = y - np.einsum("...ij,...j->...i", X, beta)
+    rss = np.sum(w * resid**2, axis=-1)
+    logv = np.sum(np.where(m > 0, np.log(np.where(m > 0, v + tau2[..., None], 1.0)), 0.0), -1)
+    ll = -0.5 * logv - 0.5 * rss
+    if reml:
+        ll = ll - 0.5 * np.linalg.slogdet(A)[1]
+    return np.asarray(ll, dtype=np.float64)
+
+
+def _scale(v: FloatArray, m: FloatArray) -> FloatArray:
+    return np.asarray(np.sum(v * m, -1) / np.sum(m, -1), dtype=np.float64)
+
+
+def _he(y: FloatArray, v: FloatArray, X: FloatArray, m: FloatArray, k: FloatArray, p: int) -> Any:
+    P, _ = _projection(m, X)  # OLS residual projection on the included studies
+    PV = P * v[..., None, :]
+    tau2 = (_quad(P, y) - _trace(PV)) / (k - p)
+    return tau2, P, PV
+
+
+def _fisher_scoring(
+    y: FloatArray, v: FloatArray, X: FloatArray, m: FloatArray, method: str, tau2: FloatArray
+) -> tuple[FloatArray, BoolArray]:
+    """Fisher scoring for ML/REML from ``tau2`` (metafor's update and step halving at 0)."""
+    tau2 = np.maximum(tau2, 0.0)
+    scale = _scale(v, m)
+    active = np.ones(tau2.shape, dtype=bool)
+    for _ in range(_MAXITER):
+        w = m / (v + tau2[..., None])
+        P, _ = _projection(w, X)
+        Py = np.einsum("...ij,...j->...i", P, y)
+        yPPy = np.sum(Py**2, -1)
+        if method == "REML":
+            adj = (yPPy - _trace(P)) / np.sum(P * P, axis=(-2, -1))
+        else:
+            adj = (yPPy - np.sum(w, -1)) / np.sum(w**2, -1)
+        # metafor halves the step until tau² stays >= 0; the number of halvings is explicit here
+        neg = tau2 + adj < 0
+        with np.errstate(divide="ignore", invalid="ignore"):
+            halvings = np.ceil(np.log2(np.where(neg & (tau2 > 0), -adj / tau2, 1.0)))
+        new = np.where(neg, np.where(tau2 > 0, tau2 + adj / 2.0**halvings, 0.0), tau2 + adj)
+        new = np.maximum(new, 0.0)
+        change = np.abs(new - tau2)
+        tau2 = np.where(active, new, tau2)
+        active &= change > _REL_TOL * (tau2 + scale)
+        if not active.any():
+            break
+    return tau2, active
+
+
+def _root_pm(
+    y: FloatArray, v: FloatArray, X: FloatArray, m: FloatArray, target: FloatArray
+) -> tuple[FloatArray, BoolArray]:
+    """Solve the generalised Q equation ``y'P(tau2)y = target`` (Paule-Mandel / empirical Bayes).
+
+    Safeguarded Newton from tau² = 0 (the function decreases in tau²) inside a bracket that is
+    widened until it changes sign; 0 when ``Q(0) <= target``.
+    """
+
+    def q_and_slope(t: FloatArray) -> tuple[FloatArray, FloatArray]:
+        P, _ = _projection(m / (v + t[..., None]), X)
+        Py = np.einsum("...ij,...j->...i", P, y)
+        return np.einsum("...i,...i->...", y, Py) - target, -np.sum(Py**2, -1)
+
+    scale = _scale(v, m)
+    f0, _ = q_and_slope(np.zeros(target.shape))
+    lo = np.zeros(target.shape)
+    hi = np.maximum(scale, 1e-300)
+    f_hi, _ = q_and_slope(hi)
+    for _ in range(200):  # widen the bracket: Q(tau2) -> 0 as tau2 grows
+        grow = f_hi > 0
+        if not grow.any():
+            break
+        hi = np.where(grow, hi * 10.0, hi)
+        f_hi, _ = q_and_slope(hi)
+    t = lo.copy()
+    active = f0 > 0
+    for _ in range(_MAXITER):
+        f, slope = q_and_slope(t)
+        lo = np.where(f > 0, t, lo)
+        hi = np.where(f <= 0, t, hi)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            newton = t - f / slope
+        bad = ~np.isfinite(newton) | (newton <= lo) | (newton >= hi)
+        new = np.where(bad, 0.5 * (lo + hi), newton)
+        change = np.abs(new - t)
+        t = np.where(active, new, t)
+        active &= (change > _REL_TOL * (t + scale)) & (f != 0)
+        if not active.any():
+            break
+    return np.where(f0 > 0, t, 0.0), active
+
+
+def _fallback_optimum(
+    y: FloatArray, v: FloatArray, X: FloatArray, m: FloatArray, reml: bool
+) -> float:
+    """Bounded 1-D maximisation of the (restricted) likelihood: the never-failing fallback."""
+    upper = float(max(100.0, 10.0 * np.var(y[m > 0]) + 10.0 * np.max(v[m > 0])))
+
+    def negll(t: float) -> float:
+        return -float(_loglik(np.asarray(t), y, v, X, m, reml))
+
+    res = optimize.minimize_scalar(
+        negll, bounds=(0.0, upper), method="bounded", options={"xatol": 1e-12 * upper}
+    )
+    best = float(res.x)
+    return 0.0 if negll(0.0) <= negll(best) else best
+
+
+def fit_mixed(
+    y: FloatArray,
+    v: FloatArray,
+    X: FloatArray,
+    mask: BoolArray,
+    method: str,
+    test: str,
+) -> MixedFit:
+    """Estimate tau² and the coefficients of a mixed-effects meta-regression (array core).
+
+    Parameters
+    ----------
+    y, v : ndarray, shape (*B, k)
+        Effect sizes and sampling variances (finite where ``mask`` is True; any finite value
+        elsewhere).
+    X : ndarray, shape (*B, k, p)
+        Design matrices, full column rank on the masked rows.
+    mask : ndarray of bool, shape (*B, k)
+        Studies that enter each fit.
+    method : str
+        One of ``METHODS``.
+    test : {"z", "knha"}
+        Knapp-Hartung rescales the covariance by ``s2w``.
+
+    Returns
+    -------
+    MixedFit
+    """
+    if y.ndim == 1:  # the core works on a batch axis; a single fit is a batch of one
+        one = fit_mixed(y[None], v[None], X[None], mask[None], method, test)
+        return MixedFit(
+            beta=one.beta[0],
+            vb=one.vb[0],
+            tau2=one.tau2[0],
+            se_tau2=one.se_tau2[0],
+            s2w=one.s2w[0],
+            k=one.k[0],
+            p=one.p,
+        )
+    m = mask.astype(np.float64)
+    y = np.where(mask, y, 0.0)
+    v = np.where(mask, v, 1.0)
+    X = np.where(mask[..., None], X, 0.0)
+    p = X.shape[-1]
+    k = np.sum(m, -1)
+    batch = k.shape
+    se_tau2 = np.full(batch, np.nan)
+    if method in ("FE", "EE"):
+        tau2 = np.zeros(batch)
+    elif method in ("DL", "HS"):
+        w = m / v
+        P, _ = _projection(w, X)
+        trP = _trace(P)
+        if method == "DL":
+            tau2 = np.maximum((_quad(P, y) - (k - p)) / trP, 0.0)
+            se_tau2 = np.sqrt(
+                (2 * (k - p) + 4 * tau2 * trP + 2 * tau2**2 * np.sum(P * P, (-2, -1))) / trP**2
+            )
+        else:
+            tau2 = np.maximum((_quad(P, y) - k) / np.sum(w, -1), 0.0)
+            se_tau2 = np.sqrt(
+                (2 * (k - p) + 4 * tau2 * trP + 2 * tau2**2 * np.sum(P * P, (-2, -1)))
+                / np.sum(w, -1) ** 2
+            )
+    elif method == "HE":
+        tau2, P, PV = _he(y, v, X, m, k, p)
+        tau2 = np.maximum(tau2, 0.0)
+        se_tau2 = np.sqrt(
+            (
+                2 * np.sum(PV * np.swapaxes(PV, -1, -2), (-2, -1))
+                + 4 * tau2 * _trace(PV)
+                + 2 * tau2**2 * (k - p)
+            )
+            / (k - p) ** 2
+        )
+    elif method == "SJ":
+        ybar = np.sum(m * y, -1) / k
+        tau2_0 = np.sum(m * (y - ybar[..., None]) ** 2, -1) / k
+        P, _ = _projection(m / (v + tau2_0[..., None]), X)
+        PV = P * v[..., None, :]
+        tau2 = np.maximum(tau2_0 * _quad(P, y) / (k - p), 0.0)
+        se_tau2 = np.sqrt(
+            tau2_0**2
+            / (k - p) ** 2
+            * (
+                2 * np.sum(PV * np.swapaxes(PV, -1, -2), (-2, -1))
+                + 4 * tau2 * np.sum(PV * P, (-2, -1))
+                + 2 * tau2**2 * np.sum(P * P, (-2, -1))
+            )
+        )
+    elif method in ("ML", "REML"):
+        start, _, _ = _he(y, v, X, m, k, p)
+        tau2, failed = _fisher_scoring(y, v, X, m, method, start)
+        reml = method == "REML"
+        if failed.any():
+            warnings.warn(
+                f"Fisher scoring for {method} did not converge in {_MAXITER} iterations for "
+                f"{int(failed.sum())} fit(s); tau² taken from a bounded maximisation of the "
+                "likelihood instead.",
+                ConvergenceWarning,
+                stacklevel=3,
+            )
+        # metafor's ll0check: keep tau² = 0 when the likelihood is higher there (local maximum)
+        ll_hat = _loglik(tau2, y, v, X, m, reml)
+        ll_zero = _loglik(np.zeros(batch), y, v, X, m, reml)
+        failed = failed | (ll_zero - ll_hat > 1e-10 * (1.0 + np.abs(ll_hat)))
+        for idx in zip(*np.nonzero(failed), strict=True):
+            tau2[idx] = _fallback_optimum(y[idx], v[idx], X[idx], m[idx], reml)
+        w = m / (v + tau2[..., None])
+        if reml:
+            P, _ = _projection(w, X)
+            se_tau2 = np.sqrt(2.0 / np.sum(P * P, (-2, -1)))
+        else:
+            se_tau2 = np.sqrt(2.0 / np.sum(w**2, -1))
+    else:  # PM and EB share the estimating equation y'P(tau2)y = k - p
+        tau2, failed = _root_pm(y, v, X, m, k - p)
+        if failed.any():
+            warnings.warn(
+                f"the {method} equation was not solved to tolerance in {_MAXITER} steps for "
+                f"{int(failed.sum())} fit(s); the last bracketed value is used.",
+                ConvergenceWarning,
+                stacklevel=3,
+            )
+        se_tau2 = np.sqrt(2 * k**2 / (k - p) / np.sum(m / (v + tau2[..., None]), -1) ** 2)
+
+    w = m / (v + tau2[..., None])
+    XtW = np.swapaxes(X, -1, -2) * w[..., None, :]
+    vb = np.linalg.inv(XtW @ X)
+    beta = (vb @ (XtW @ y[..., None]))[..., 0]
+    s2w = np.ones(batch)
+    if test == "knha":
+        resid = y - np.einsum("...ij,...j->...i", X, beta)
+        rss = np.sum(w * resid**2, -1)
+        s2w = np.where(rss <= np.finfo(float).eps, 0.0, rss / (k - p))
+        vb = vb * s2w[..., None, None]
+    return MixedFit(beta=beta, vb=vb, tau2=tau2, se_tau2=se_tau2, s2w=s2w, k=k, p=p)
+
+
+def residual_heterogeneity(
+    y: FloatArray, v: FloatArray, X: FloatArray, mask: BoolArray, tau2: FloatArray, method: str
+) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray]:
+    """QE, its p-value, I² (percent) and H² of a fit (metafor's definitions).
+
+    I² and H² use the "typical" sampling variance ``(k - p) / tr(P)`` for random-effects fits and
+    ``(QE - (k - p)) / QE`` for fixed-effect fits.
+    """
+    m = mask.astype(np.float64)
+    y = np.where(mask, y, 0.0)
+    v = np.where(mask, v, 1.0)
+    X = np.where(mask[..., None], X, 0.0)
+    p = X.shape[-1]
+    k = np.sum(m, -1)
+    df = k - p
+    P, _ = _projection(m / v, X)
+    qe = np.maximum(_quad(P, y), 0.0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        qe_p = np.where(df > 0, stats.chi2.sf(qe, np.maximum(df, 1)), 1.0)
+        if method in ("FE", "EE"):
+            i2 = np.where(df > 0, np.maximum(0.0, 100 * (qe - df) / qe), 0.0)
+            h2 = np.where(df > 0, qe / df, 1.0)
+        else:
+            vt = df / _trace(P)
+            i2 = np.where(df > 0, 100 * tau2 / (vt + tau2), 0.0)
+            h2 = np.where(df > 0, tau2 / vt + 1, 1.0)
+    return qe, qe_p, i2, h2
+
+
+def coefficient_tests(
+    fit: MixedFit, test: str, level: float, btt: Sequence[int]
+) -> dict[str, FloatArray]:
+    """Wald (z / chi²) or Knapp-Hartung (t / F) tests of the coefficients and of ``btt``."""
+    se = np.sqrt(np.diagonal(fit.vb, axis1=-2, axis2=-1))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        stat = fit.beta / se
+    sel = np.asarray(btt, dtype=int)
+    b = fit.beta[..., sel]
+    vsub = fit.vb[..., sel[:, None], sel[None, :]]
+    qm = np.einsum("...i,...i->...", b, np.linalg.solve(vsub, b[..., None])[..., 0])
+    n_tested = len(sel)
+    df = fit.k - fit.p
+    if test == "knha":
+        qm = qm / n_tested
+        qm_p = stats.f.sf(qm, n_tested, df)
+        pval = 2 * stats.t.sf(np.abs(stat), df[..., None])
+        crit = stats.t.isf((1 - level) / 2, df)[..., None]
+    else:
+        qm_p = stats.chi2.sf(qm, n_tested)
+        pval = 2 * stats.norm.sf(np.abs(stat))
+        crit = np.full(df.shape + (1,), stats.norm.isf((1 - level) / 2))
+    return {
+        "se": se,
+        "stat": stat,
+        "pval": pval,
+        "ci_low": fit.beta - crit * se,
+        "ci_high": fit.beta + crit * se,
+        "qm": qm,
+        "qm_pvalue": qm_p,
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# public layer
+# ---------------------------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class MetaRegressionResult:
+    """Mixed-effects meta-regression (metafor's ``rma(yi, vi, mods = X)``).
+
+    Arrays carry the batch shape ``B`` of the input first; per-coefficient arrays end in ``p``.
+
+    Attributes
+    ----------
+    coef_names : tuple of str
+        Coefficient names (``"intercept"`` first when an intercept is added).
+    coefficients, se, stat, pval, ci_low, ci_high : ndarray, shape (*B, p)
+        Estimates, standard errors, Wald z (or Knapp-Hartung t) statistics, two-sided p-values
+        and confidence limits.
+    tau2, se_tau2 : ndarray, shape B
+        Residual between-study variance and its standard error.
+    i2, h2 : ndarray, shape B
+        Residual I² (percent) and H².
+    r2 : ndarray, shape B
+        Pseudo R² in percent: ``100 max(0, (tau2_RE - tau2) / tau2_RE)`` with ``tau2_RE`` from
+        the intercept-only model of the same method (adjusted weighted R² for FE); NaN when the
+        model has no intercept or no moderator.
+    qm, qm_pvalue : ndarray, shape B
+        Omnibus test of the moderators (all coefficients but the intercept): chi² with ``qm_df``
+        degrees of freedom, or F(qm_df, k - p) with Knapp-Hartung (``qm`` is then the F value).
+    qm_df : int
+        Number of coefficients tested.
+    qe, qe_pvalue : ndarray, shape B
+        Test of residual heterogeneity (chi² with k - p degrees of freedom).
+    k : ndarray, shape B
+        Number of studies.
+    p : int
+        Number of coefficients.
+    method, test : str
+        Estimator of tau² and test of the coefficients ("z" or "knha").
+    level : float
+        Confidence level.
+    perm_pval : ndarray or None, shape (p,)
+        Permutation p-value of each coefficient (when ``permutations`` was given).
+    perm_qm_pvalue : float or None
+        Permutation p-value of the omnibus test.
+    n_permutations : int or None
+        Number of permutations used (including the observed order); all ``k!`` orders when that
+        is not more than requested (exact test).
+    """
+
+    coef_names: tuple[str, ...]
+    coefficients: FloatArray
+    se: FloatArray
+    stat: FloatArray
+    pval: FloatArray
+    ci_low: FloatArray
+    ci_high: FloatArray
+    tau2: FloatArray
+    se_tau2: FloatArray
+    i2: FloatArray
+    h2: FloatArray
+    r2: FloatArray
+    qm: FloatArray
+    qm_pvalue: FloatArray
+    qm_df: int
+    qe: FloatArray
+    qe_pvalue: FloatArray
+    k: FloatArray
+    p: int
+    method: str
+    test: str
+    level: float
+    perm_pval: FloatArray | None = None
+    perm_qm_pvalue: float | None = None
+    n_permutations: int | None = None
+
+    def to_dataframe(self) -> pd.DataFrame:
+        """One row per coefficient (and per batch element, as a MultiIndex)."""
+        stat_name = "tval" if self.test == "knha" else "zval"
+        cols = {
+            "estimate": self.coefficients,
+            "se": self.se,
+            stat_name: self.stat,
+            "pval": self.pval,
+            "ci_low": self.ci_low,
+            "ci_high": self.ci_high,
+        }
+        if self.perm_pval is not None:
+            cols["perm_pval"] = self.perm_pval
+        batch = self.coefficients.shape[:-1]
+        index: pd.Index[Any]
+        if batch:
+            tuples = [(*b, name) for b in np.ndindex(*batch) for name in self.coef_names]
+            names = [f"batch_{i}" for i in range(len(batch))] + ["coefficient"]
+            index = pd.MultiIndex.from_tuples(tuples, names=names)
+        else:
+            index = pd.Index(list(self.coef_names), name="coefficient")
+        return pd.DataFrame({c: np.reshape(a, -1) for c, a in cols.items()}, index=index)
+
+    def __repr__(self) -> str:
+        if self.coefficients.ndim > 1:
+            return (
+                f"MetaRegressionResult(batch shape {self.coefficients.shape[:-1]}, "
+                f"p={self.p}, method={self.method!r}, test={self.test!r})"
+            )
+        table = self.to_dataframe().to_string(float_format=lambda x: f"{x:.4g}")
+        dist = f"F({self.qm_df}, {int(self.k) - self.p})" if self.test == "knha" else "chi²"
+        return (
+            f"MetaRegressionResult (mixed-effects, {self.method}, test={self.test!r}, "
+            f"k={int(self.k)}, p={self.p})\n"
+            f"tau² (residual) = {float(self.tau2):.4g} (SE {float(self.se_tau2):.4g}), "
+            f"I² = {float(self.i2):.2f} %, H² = {float(self.h2):.4g}, R² = {float(self.r2):.2f} %\n"
+            f"QE({int(self.k) - self.p}) = {float(self.qe):.4f}, p = {float(self.qe_pvalue):.4g}\n"
+            f"QM {dist}, df={self.qm_df}: {float(self.qm):.4f}, p = {float(self.qm_pvalue):.4g}\n"
+            f"{table}"
+        )
+
+
+def _check_design(
+    X: Any, k: int, intercept: bool
+) -> tuple[FloatArray, tuple[str, ...]]:
+    names: list[str]
+    if isinstance(X, pd.DataFrame):
+        names = [str(c) for c in X.columns]
+        values: Any = X.to_numpy()
+    elif isinstance(X, pd.Series):
+        names = [str(X.name) if X.name is not None else "x1"]
+        values = X.to_numpy()[:, None]
+    else:
+        values = X
+        names = []
+    arr = as_float_array("X", values)
+    if arr.ndim == 1:
+        arr = arr[:, None]
+    if arr.ndim < 2:
+        raise ValueError(f"`X` must be a 2-D array (k rows, one column per moderator); got {arr.ndim}-D.")
+    if arr.shape[-2] != k:
+        raise ValueError(
+            f"`X` must have one row per study: got {arr.shape[-2]} rows for k = {k} studies."
+        )
+    if not names:
+        names = [f"x{j + 1}" for j in range(arr.shape[-1])]
+    if intercept:
+        arr = np.concatenate([np.ones(arr.shape[:-1] + (1,)), arr], axis=-1)
+        names = ["intercept", *names]
+    return arr, tuple(names)
+
+
+def meta_regression(
+    yi: ArrayLike,
+    vi: ArrayLike,
+    X: Any,
+    *,
+    method: str = "REML",
+    test: str = "z",
+    level: float = 0.95,
+    intercept: bool = True,
+    permutations: int | None = None,
+    rng: Any = None,
+) -> MetaRegressionResult:
+    """Mixed-effects meta-regression with moderators (metafor's ``rma(yi, vi, mods = X)``).
+
+    Parameters
+    ----------
+    yi, vi : array_like, shape (..., k)
+        Effect sizes and sampling variances (``vi > 0``).  Leading axes are independent
+        meta-regressions sharing the design; NaN in ``yi`` and ``vi`` (same places) pads ragged
+        batches.
+    X : array_like or pandas.DataFrame, shape (k, q) or (..., k, q)
+        Moderators, one row per study; DataFrame column names become coefficient names.
+    method : str
+        tau² estimator: "FE"/"EE" (tau² = 0), "DL", "HE", "HS", "SJ", "ML", "REML", "EB", "PM".
+    test : {"z", "knha"}
+        Wald z / chi² tests, or Knapp-Hartung t / F tests with ``k - p`` denominator df.
+    level : float
+        Confidence level of the coefficient intervals.
+    intercept : bool
+        Add an intercept column (the omnibus test then excludes it).
+    permutations : int, optional
+        Permutation test (metafor's ``permutest``): the rows of ``X`` are permuted against the
+        (yi, vi) pairs; p-values for each coefficient (``|stat| >= |observed|``) and for QM.  If
+        ``k!`` does not exceed ``permutations`` every order is enumerated (exact test);
+        otherwise the observed order plus ``permutations - 1`` random orders.  Unbatched input
+        only.
+    rng : int, numpy.random.SeedSequence or numpy.random.Generator, optional
+        Randomness for the permutation test (SPEC 7).
+
+    Returns
+    -------
+    MetaRegressionResult
+
+    Raises
+    ------
+    ValueError
+        If ``X`` does not have one finite row per study, is rank deficient, or has too many
+        columns for the number of studies.
+
+    References
+    ----------
+    Viechtbauer W (2010). Conducting meta-analyses in R with the metafor package. J Stat Softw
+    36(3):1-48.  Knapp G, Hartung J (2003). Improved tests for a random effects meta-regression
+    with a single covariate. Stat Med 22:2693-2710.  Raudenbush SW (2009). Analyzing effect sizes:
+    random-effects models. In: The Handbook of Research Synthesis and Meta-Analysis, 2nd ed.
+    Higgins JPT, Thompson SG (2004). Controlling the risk of spurious findings from
+    meta-regression. Stat Med 23:1663-1682 (permutation test).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fibrosim.meta.regression import meta_regression
+    >>> yi = np.array([-0.89, -1.59, -1.35, -1.44, -0.22, -0.79, -1.62, 0.01])
+    >>> vi = np.array([0.33, 0.19, 0.42, 0.02, 0.05, 0.007, 0.22, 0.004])
+    >>> lat = np.array([44.0, 55, 42, 52, 13, 44, 19, 13])
+    >>> res = meta_regression(yi, vi, lat)
+    >>> res.coef_names
+    ('intercept', 'x1')
+    """
+    method = check_choice("method", method, METHODS)
+    test = check_choice("test", test, TESTS)
+    level = check_level("level", level)
+    y = as_float_array("yi", yi, allow_nan=True)
+    v = as_float_array("vi", vi, allow_nan=True)
+    if y.ndim == 0 or y.shape != v.shape:
+        raise ValueError(
+            f"`yi` and `vi` must be arrays of the same shape (..., k); got {y.shape} and {v.shape}."
+        )
+    if np.any(np.isnan(y) != np.isnan(v)):
+        idx = tuple(int(i) for i in np.argwhere(np.isnan(y) != np.isnan(v))[0])
+        raise ValueError(f"`yi` and `vi` must be NaN at the same places (padding); they differ at {idx}.")
+    with np.errstate(invalid="ignore"):
+        if np.any(v <= 0):
+            idx = tuple(int(i) for i in np.argwhere(v <= 0)[0])
+            raise ValueError(f"`vi` must be > 0; got {v[idx]} at index {idx}.")
+    k_all = y.shape[-1]
+    Xa, names = _check_design(X, k_all, intercept)
+    mask = ~np.isnan(y)
+    batch = np.broadcast_shapes(y.shape[:-1], Xa.shape[:-2])
+    y_b = np.broadcast_to(y, batch + (k_all,))
+    v_b = np.broadcast_to(v, batch + (k_all,))
+    m_b = np.broadcast_to(mask, batch + (k_all,))
+    X_b = np.broadcast_to(Xa, batch + Xa.shape[-2:])
+    p = Xa.shape[-1]
+    k = np.sum(m_b, -1)
+    needed = p if method in ("FE", "EE") else p + 1
+    if np.any(needed > k):
+        bad = int(np.min(k))
+        raise ValueError(
+            "Number of parameters to be estimated is larger than the number of observations: "
+            f"`X` gives p = {p} coefficients{' (with the intercept)' if intercept else ''}, and "
+            f"method {method!r} estimates {needed} parameters from k = {bad} studies."
+        )
+    rank = np.linalg.matrix_rank(np.where(m_b[..., None], X_b, 0.0))
+    if np.any(rank < p):
+        raise ValueError(
+            f"`X` is rank deficient: its {p} columns ({', '.join(names)}) have rank "
+            f"{int(np.min(rank))}; drop collinear moderators (a constant column duplicates the "
+            "intercept)."
+        )
+    if permutations is not None and batch:
+        raise ValueError("`permutations` needs a single meta-regression (no batch axes in `yi`).")
+    fit = fit_mixed(y_b, v_b, X_b, m_b, method, test)
+    btt = list(range(1, p)) if intercept and p > 1 else list(range(p))
+    tests_ = coefficient_tests(fit, test, level, btt)
+    qe, qe_p, i2, h2 = residual_heterogeneity(y_b, v_b, X_b, m_b, fit.tau2, method)
+    r2 = _pseudo_r2(y_b, v_b, X_b, m_b, fit, method, intercept)
+    perm_pval: FloatArray | None = None
+    perm_qm: float | None = None
+    n_perm: int | None = None
+    if permutations is not None:
+        perm_pval, perm_qm, n_perm = _permutation_test(
+            y_b, v_b, X_b, fit, tests_, method, test, level, btt, permutations, rng
+        )
+    return MetaRegressionResult(
+        coef_names=names,
+        coefficients=fit.beta,
+        se=tests_["se"],
+        stat=tests_["stat"],
+        pval=tests_["pval"],
+        ci_low=tests_["ci_low"],
+        ci_high=tests_["ci_high"],
+        tau2=fit.tau2,
+        se_tau2=fit.se_tau2,
+        i2=i2,
+        h2=h2,
+        r2=r2,
+        qm=tests_["qm"],
+        qm_pvalue=tests_["qm_pvalue"],
+        qm_df=len(btt),
+        qe=qe,
+        qe_pvalue=qe_p,
+        k=k.astype(np.float64),
+        p=p,
+        method=method,
+        test=test,
+        level=level,
+        perm_pval=perm_pval,
+        perm_qm_pvalue=perm_qm,
+        n_permutations=n_perm,
+    )
+
+
+def _pseudo_r2(
+    y: FloatArray,
+    v: FloatArray,
+    X: FloatArray,
+    m: BoolArray,
+    fit: MixedFit,
+    method: str,
+    intercept: bool,
+) -> FloatArray:
+    batch = fit.tau2.shape
+    if not intercept or fit.p == 1:
+        return np.full(batch, np.nan)
+    ones = np.ones(X.shape[:-1] + (1,))
+    if method in ("FE", "EE"):
+        # adjusted R² of the weighted least-squares fit (metafor: lm(yi ~ X, weights = 1/vi))
+        w = np.where(m, 1.0 / v, 0.0)
+        yz = np.where(m, y, 0.0)
+        ybar = np.sum(w * yz, -1) / np.sum(w, -1)
+        tss = np.sum(w * (yz - ybar[..., None]) ** 2, -1)
+        resid = yz - np.einsum("...ij,...j->...i", np.where(m[..., None], X, 0.0), fit.beta)
+        rss = np.sum(w * resid**2, -1)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            adj = 1 - (rss / tss) * (fit.k - 1) / (fit.k - fit.p)
+        return np.where(tss > 0, np.maximum(0.0, 100 * adj), 0.0)
+    tau2_re = fit_mixed(y, v, ones, m, method, "z").tau2
+    with np.errstate(divide="ignore", invalid="ignore"):
+        r2 = np.where(tau2_re > 0, (tau2_re - fit.tau2) / tau2_re, 0.0)
+    return np.asarray(np.maximum(0.0, 100 * r2), dtype=np.float64)
+
+
+def _permutation_test(
+    y: FloatArray,
+    v: FloatArray,
+    X: FloatArray,
+    fit: MixedFit,
+    observed: dict[str, FloatArray],
+    method: str,
+    test: str,
+    level: float,
+    btt: list[int],
+    permutations: int,
+    rng: Any,
+) -> tuple[FloatArray, float, int]:
+    if isinstance(permutations, bool) or not isinstance(permutations, (int, np.integer)) or permutations < 2:
+        raise ValueError(f"`permutations` must be an integer >= 2; got {permutations!r}.")
+    gen = check_rng(rng)
+    k = y.shape[-1]
+    if math.factorial(k) <= permutations:
+        orders = np.array(list(itertools.permutations(range(k))), dtype=np.intp)
+    else:
+        draws = np.argsort(gen.random((int(permutations) - 1, k)), axis=-1)
+        orders = np.concatenate([np.arange(k)[None, :], draws], axis=0)
+    stat_abs: list[FloatArray] = []
+    qms: list[FloatArray] = []
+    mask = np.ones((k,), dtype=bool)
+    for start in range(0, len(orders), 512):  # chunks bound memory (512 k×k matrices at a time)
+        chunk = orders[start : start + 512]
+        Xp = X[chunk]
+        n = len(chunk)
+        pf = fit_mixed(
+            np.broadcast_to(y, (n, k)),
+            np.broadcast_to(v, (n, k)),
+            Xp,
+            np.broadcast_to(mask, (n, k)),
+            method,
+            test,
+        )
+        t = coefficient_tests(pf, test, level, btt)
+        stat_abs.append(np.abs(t["stat"]))
+        qms.append(t["qm"])
+    s = np.concatenate(stat_abs)
+    q = np.concatenate(qms)
+    pval = np.mean(s >= np.abs(observed["stat"]) - _COMPTOL, axis=0)
+    qm_p = float(np.mean(q >= float(observed["qm"]) - _COMPTOL))
+    return pval, qm_p, len(orders)
