@@ -1,0 +1,381 @@
+"""Array core of the between-study variance (tau²) estimators for the intercept-only model.
+
+Every function takes a stack of meta-analyses as 2-D arrays of shape ``(n, K)``: effect sizes
+``y``, sampling variances ``v`` and a float mask ``m`` (1.0 for a study, 0.0 for NaN padding; padded
+cells hold ``y = 0`` and ``v = 1`` so that no arithmetic produces NaN).  Each analysis is an
+independent row; all work is O(K) per row (sums over studies), never a K x K matrix.  Inputs are
+assumed clean: :mod:`fibrosim.meta.frequentist` validates them once at the public boundary.
+
+Notation (Viechtbauer 2005): weights ``w = 1/(v + tau²)``, ``S1 = Σw``, ``S2 = Σw²``, ``S3 = Σw³``,
+``mu = Σwy/S1`` and residuals ``r = y - mu``.  For the projection ``P = W - w wᵀ/S1`` the traces
+needed by metafor's formulas have closed forms: ``tr P = S1 - S2/S1`` and
+``tr PP = S2 - 2 S3/S1 + S2²/S1²``; ``yᵀPy = Σw r²`` (the generalised Q) and ``yᵀPPy = Σw² r²``.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+from numpy.typing import NDArray
+from scipy.optimize import minimize_scalar
+
+FloatArray = NDArray[np.float64]
+
+#: Relative step at which the iterative solvers stop.  The scale is tau² + mean(v), so the
+#: criterion is invariant to rescaling the effect sizes.  1e-14 leaves the estimate within a few
+#: ulps of the exact root because the final iterations are Newton steps (quadratic convergence).
+_REL_TOL = 1e-14
+_MAX_ITER = 200
+
+
+class Tau2Fit(NamedTuple):
+    """tau² and its standard error per analysis, and where the ML/REML fallback was used."""
+
+    tau2: FloatArray
+    se_tau2: FloatArray
+    fallback: NDArray[np.bool_]
+
+
+def _wsum(a: FloatArray) -> FloatArray:
+    return a.sum(axis=-1)
+
+
+def _weights(v: FloatArray, m: FloatArray, tau2: FloatArray) -> FloatArray:
+    return m / (v + tau2[:, None])
+
+
+def _mean_scale(v: FloatArray, m: FloatArray, k: FloatArray) -> FloatArray:
+    """Mean sampling variance: the natural scale of tau² for stopping rules."""
+    return _wsum(v * m) / k
+
+
+def generalised_q(y: FloatArray, v: FloatArray, m: FloatArray, tau2: FloatArray) -> FloatArray:
+    """Generalised Q statistic ``Σ w (y - mu_w)²`` with ``w = 1/(v + tau²)``."""
+    w = _weights(v, m, tau2)
+    s1 = _wsum(w)
+    mu = _wsum(w * y) / s1
+    return _wsum(w * (y - mu[:, None]) ** 2)
+
+
+def _tr_pp(s1: FloatArray, s2: FloatArray, s3: FloatArray) -> FloatArray:
+    return s2 - 2.0 * s3 / s1 + (s2 / s1) ** 2
+
+
+def _se_moment(w: FloatArray, v: FloatArray, tau2: FloatArray, denom: FloatArray) -> FloatArray:
+    """SE of a method-of-moments estimator ``(Qₐ - tr(PV)) / denom`` with fixed weights ``w``.
+
+    ``Var(Qₐ) = 2 tr(PVPV) + 4 tau² tr(PPV) + 2 tau⁴ tr(PP)`` (metafor's GENQ formula), written
+    with the O(K) trace identities for ``P = W - w wᵀ/S1``.
+    """
+    s1 = _wsum(w)
+    w2 = w * w
+    s2 = _wsum(w2)
+    s3 = _wsum(w2 * w)
+    w2v = _wsum(w2 * v)
+    tr_pvpv = _wsum(w2 * v * v) - 2.0 * _wsum(w2 * w * v * v) / s1 + (w2v / s1) ** 2
+    tr_ppv = w2v - 2.0 * _wsum(w2 * w * v) / s1 + s2 * w2v / s1**2
+    var_q = 2.0 * tr_pvpv + 4.0 * tau2 * tr_ppv + 2.0 * tau2**2 * _tr_pp(s1, s2, s3)
+    return np.sqrt(var_q) / denom
+
+
+def tau2_dl(y: FloatArray, v: FloatArray, m: FloatArray, k: FloatArray) -> Tau2Fit:
+    """DerSimonian-Laird (1986) method-of-moments estimator and its SE (metafor's formula)."""
+    w = m / v
+    s1 = _wsum(w)
+    s2 = _wsum(w * w)
+    mu = _wsum(w * y) / s1
+    q = _wsum(w * (y - mu[:, None]) ** 2)
+    tr_p = s1 - s2 / s1
+    tau2 = np.maximum((q - (k - 1.0)) / tr_p, 0.0)
+    se = _se_moment(w, v, tau2, tr_p)
+    return Tau2Fit(tau2, se, np.zeros(tau2.shape, dtype=bool))
+
+
+def tau2_hs(y: FloatArray, v: FloatArray, m: FloatArray, k: FloatArray) -> Tau2Fit:
+    """Hunter-Schmidt estimator ``(Q - k)/Σw`` and its SE (metafor's formula)."""
+    w = m / v
+    s1 = _wsum(w)
+    mu = _wsum(w * y) / s1
+    q = _wsum(w * (y - mu[:, None]) ** 2)
+    tau2 = np.maximum((q - k) / s1, 0.0)
+    se = _se_moment(w, v, tau2, s1)
+    return Tau2Fit(tau2, se, np.zeros(tau2.shape, dtype=bool))
+
+
+def _he_point(y: FloatArray, v: FloatArray, m: FloatArray, k: FloatArray) -> FloatArray:
+    ybar = _wsum(m * y) / k
+    ss = _wsum(m * (y - ybar[:, None]) ** 2)
+    tr_pv = _wsum(m * v) * (1.0 - 1.0 / k)
+    return np.maximum((ss - tr_pv) / (k - 1.0), 0.0)
+
+
+def tau2_he(y: FloatArray, v: FloatArray, m: FloatArray, k: FloatArray) -> Tau2Fit:
+    """Hedges (1983) / Hedges-Olkin unweighted method-of-moments estimator and its SE."""
+    tau2 = _he_point(y, v, m, k)
+    se = _se_moment(m, v, tau2, k - 1.0)
+    return Tau2Fit(tau2, se, np.zeros(tau2.shape, dtype=bool))
+
+
+def tau2_sj(y: FloatArray, v: FloatArray, m: FloatArray, k: FloatArray) -> Tau2Fit:
+    """Sidik-Jonkman (2005) two-step estimator started from ``Σ(y - ȳ)²/k`` (as metafor)."""
+    ybar = _wsum(m * y) / k
+    tau0 = _wsum(m * (y - ybar[:, None]) ** 2) / k
+    w = _weights(v, m, tau0)
+    q0 = _wsum(w * (y - (_wsum(w * y) / _wsum(w))[:, None]) ** 2)
+    tau2 = tau0 * q0 / (k - 1.0)
+    # all effects equal: tau0 = 0, tau² = 0 and metafor's SE formula (proportional to tau0) is 0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        se = np.where(tau0 > 0.0, _se_moment(w, v, tau2, (k - 1.0) / tau0), 0.0)
+    return Tau2Fit(tau2, se, np.zeros(tau2.shape, dtype=bool))
+
+
+def q_profile_root(
+    y: FloatArray, v: FloatArray, m: FloatArray, k: FloatArray, target: FloatArray
+) -> FloatArray:
+    """Root in tau² of ``Q_gen(tau²) = target`` (0 when ``Q_gen(0) <= target``).
+
+    ``Q_gen`` decreases in tau² (Viechtbauer 2007), so the root is unique.  The upper bracket is
+    adaptive and needs no cap: ``Q_gen(t) <= Σ(y - ȳ)²/(min v + t)``, so ``Q_gen`` is below the
+    target from ``t_hi = Σ(y - ȳ)²/target - min v`` on.  Inside ``[0, t_hi]`` a Newton iteration on
+    ``1/Q_gen`` (linear in tau² when the variances are equal) is safeguarded by bisection.
+    """
+    n = y.shape[0]
+    tau = np.zeros(n)
+    q0 = generalised_q(y, v, m, tau)
+    need = q0 > target
+    if not np.any(need):
+        return tau
+    idx = np.flatnonzero(need)
+    ys, vs, ms, tg = y[idx], v[idx], m[idx], target[idx]
+    ybar = _wsum(ms * ys) / k[idx]
+    ss = _wsum(ms * (ys - ybar[:, None]) ** 2)
+    vmin = np.min(np.where(ms > 0, vs, np.inf), axis=-1)
+    lo = np.zeros(idx.size)
+    hi = np.maximum(ss / tg - vmin, 0.0)
+    scale = _mean_scale(vs, ms, k[idx])
+    t = lo.copy()
+    active = np.arange(idx.size)
+    for _ in range(_MAX_ITER):
+        w = _weights(vs[active], ms[active], t[active])
+        s1 = _wsum(w)
+        mu = _wsum(w * ys[active]) / s1
+        r = ys[active] - mu[:, None]
+        q = _wsum(w * r * r)
+        dq = -_wsum(w * w * r * r)  # dQ/dtau² (the dmu/dtau² term vanishes at the WLS mean)
+        g = 1.0 / q - 1.0 / tg[active]
+        below = g < 0.0  # Q above target: root lies to the right
+        lo[active] = np.where(below, t[active], lo[active])
+        hi[active] = np.where(below, hi[active], t[active])
+        dg = -dq / (q * q)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            newton = t[active] - g / dg
+        mid = 0.5 * (lo[active] + hi[active])
+        ok = np.isfinite(newton) & (newton > lo[active]) & (newton < hi[active])
+        new = np.where(ok, newton, mid)
+        step = np.abs(new - t[active])
+        t[active] = new
+        width = hi[active] - lo[active]
+        done = (step <= _REL_TOL * (new + scale[active])) | (
+            width <= _REL_TOL * (new + scale[active])
+        )
+        active = active[~done]
+        if active.size == 0:
+            break
+    tau[idx] = t
+    return tau
+
+
+def tau2_pm(y: FloatArray, v: FloatArray, m: FloatArray, k: FloatArray) -> Tau2Fit:
+    """Paule-Mandel (1982) estimator: root of ``Q_gen(tau²) = k - 1``, with metafor's SE.
+
+    Empirical Bayes (Morris 1983) and the iterated Sidik-Jonkman estimator have the same fixed
+    point, so they share this solver; the SE is ``sqrt(2 k²/(k-1)) / Σw`` for all three.
+    """
+    tau2 = q_profile_root(y, v, m, k, k - 1.0)
+    s1 = _wsum(_weights(v, m, tau2))
+    se = np.sqrt(2.0 * k**2 / (k - 1.0)) / s1
+    return Tau2Fit(tau2, se, np.zeros(tau2.shape, dtype=bool))
+
+
+def _loglik(
+    y: FloatArray, v: FloatArray, m: FloatArray, tau2: FloatArray, reml: bool
+) -> FloatArray:
+    """(Restricted) log-likelihood of the intercept-only model, up to a constant."""
+    w = _weights(v, m, tau2)
+    s1 = _wsum(w)
+    mu = _wsum(w * y) / s1
+    ll = -0.5 * _wsum(m * np.log(v + tau2[:, None])) - 0.5 * _wsum(w * (y - mu[:, None]) ** 2)
+    if reml:
+        ll = ll - 0.5 * np.log(s1)
+    return ll
+
+
+def _score_parts(
+    y: FloatArray, v: FloatArray, m: FloatArray, tau2: FloatArray, reml: bool
+) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """Twice the score, twice the expected and twice the observed information at ``tau2``."""
+    w = _weights(v, m, tau2)
+    w2 = w * w
+    s1 = _wsum(w)
+    s2 = _wsum(w2)
+    mu = _wsum(w * y) / s1
+    r = y - mu[:, None]
+    a2 = _wsum(w2 * r * r)
+    a3 = _wsum(w2 * w * r * r)
+    b = _wsum(w2 * r)
+    if reml:
+        info = _tr_pp(s1, s2, _wsum(w2 * w))
+        score = a2 - (s1 - s2 / s1)
+    else:
+        info = s2
+        score = a2 - s1
+    observed = 2.0 * a3 - 2.0 * b * b / s1 - info
+    return score, info, observed
+
+
+def _fallback_1d(y: FloatArray, v: FloatArray, m: FloatArray, k: float, reml: bool) -> float:
+    """Global maximiser of the (restricted) log-likelihood on a bounded interval, one analysis.
+
+    The maximum lies in ``[0, t_max]`` (:func:`_score_upper_bound`).  A log-spaced grid
+    locates the best basin; bounded Brent refines it.
+    """
+    keep = m > 0
+    ys, vs = y[keep][None, :], v[keep][None, :]
+    ms = np.ones_like(ys)
+    hi = float(_score_upper_bound(ys, vs, ms, np.array([k]))[0])
+    grid = np.concatenate([[0.0], hi * np.logspace(-12, 0, 241)])
+    lls = np.array([_loglik(ys, vs, ms, np.array([g]), reml)[0] for g in grid])
+    i = int(np.argmax(lls))
+    a, c = grid[max(i - 1, 0)], grid[min(i + 1, grid.size - 1)]
+    best, best_ll = float(grid[i]), float(lls[i])
+    if c > a:
+        res = minimize_scalar(
+            lambda t: -float(_loglik(ys, vs, ms, np.array([t]), reml)[0]),
+            bounds=(float(a), float(c)),
+            method="bounded",
+            options={"xatol": _REL_TOL * (c + float(vs.mean()))},
+        )
+        if -float(res.fun) >= best_ll:
+            best = float(res.x)
+    return best
+
+
+def _score_upper_bound(y: FloatArray, v: FloatArray, m: FloatArray, k: FloatArray) -> FloatArray:
+    """A tau² beyond which both the ML and the REML score are negative.
+
+    With ``Σw²r² <= Σ(y - ȳ)²/(v_min + t)²`` and ``tr P >= (k - 1)/(v_max + t)`` the REML score
+    (and a fortiori the ML score, whose second term is Σw >= tr P) is negative once
+    ``t > max(v_max, 2 Σ(y - ȳ)²/(k - 1))``; twice that is a safe bracket end.
+    """
+    ybar = _wsum(m * y) / k
+    ss = _wsum(m * (y - ybar[:, None]) ** 2)
+    vmax = np.max(np.where(m > 0, v, 0.0), axis=-1)
+    bound: FloatArray = 2.0 * np.maximum(vmax, 2.0 * ss / np.maximum(k - 1.0, 1.0))
+    return bound
+
+
+def _newton_bracketed(
+    y: FloatArray,
+    v: FloatArray,
+    m: FloatArray,
+    scale: FloatArray,
+    lo: FloatArray,
+    hi: FloatArray,
+    t: FloatArray,
+    reml: bool,
+    max_iter: int,
+) -> tuple[FloatArray, NDArray[np.bool_]]:
+    """Root of the score with ``score(lo) > 0 > score(hi)``: Newton, safeguarded by bisection.
+
+    A sign change from + to - is a local maximum of the likelihood.  The Newton step uses the
+    observed information when it is positive, else the Fisher (expected) information; a step
+    leaving the bracket is replaced by bisection, so the iteration always converges.
+    """
+    lo, hi, t = lo.copy(), hi.copy(), t.copy()
+    converged = np.zeros(t.size, dtype=bool)
+    active = np.arange(t.size)
+    for _ in range(max_iter):
+        ta = t[active]
+        score, info, observed = _score_parts(y[active], v[active], m[active], ta, reml)
+        up = score > 0.0
+        lo[active] = np.where(up, ta, lo[active])
+        hi[active] = np.where(up, hi[active], ta)
+        curv = np.where(observed > 0.0, observed, info)
+        new = ta + score / curv
+        la, ha = lo[active], hi[active]
+        new = np.where((new > la) & (new < ha), new, 0.5 * (la + ha))
+        tol = _REL_TOL * (new + scale[active])
+        done = (np.abs(new - ta) <= tol) | (ha - la <= tol) | (score == 0.0)
+        t[active] = np.where(score == 0.0, ta, new)
+        converged[active[done]] = True
+        active = active[~done]
+        if active.size == 0:
+            break
+    return t, converged
+
+
+def tau2_ml(
+    y: FloatArray,
+    v: FloatArray,
+    m: FloatArray,
+    k: FloatArray,
+    *,
+    reml: bool,
+    max_iter: int = _MAX_ITER,
+) -> Tau2Fit:
+    """ML or REML estimate of tau² and its SE, by bracketed Newton with a global check.
+
+    If the score at tau² = 0 is <= 0, zero is a boundary maximum; the Hedges estimate (metafor's
+    starting value) is then checked for a larger interior maximum.  Otherwise the score changes
+    sign in ``(0, t_max]`` (:func:`_score_upper_bound`) and :func:`_newton_bracketed` finds that
+    root.  As metafor's ``ll0check``, the likelihood at the solution is compared with the one at
+    tau² = 0; an analysis that fails this check or does not converge within ``max_iter`` steps
+    is solved again by a bounded 1-D maximisation (:func:`_fallback_1d`) and marked in
+    ``fallback``.
+
+    References
+    ----------
+    Viechtbauer W (2005). Bias and efficiency of meta-analytic variance estimators in the
+    random-effects model. J Educ Behav Stat 30:261-293 (eqs. 9-12).
+    """
+    n = y.shape[0]
+    scale = _mean_scale(v, m, k)
+    zero = np.zeros(n)
+    score0, info0, _ = _score_parts(y, v, m, zero, reml)
+    start = _he_point(y, v, m, k)
+    hi = _score_upper_bound(y, v, m, k)
+    lo = zero.copy()
+    interior = score0 > 0.0
+    boundary = ~interior & (start > 0.0)
+    if np.any(boundary):
+        # zero is a local maximum; look for an interior one beyond the Hedges estimate
+        b = np.flatnonzero(boundary)
+        sb = _score_parts(y[b], v[b], m[b], start[b], reml)[0]
+        more = b[sb > 0.0]
+        interior[more] = True
+        lo[more] = start[more]
+    tau = zero.copy()
+    converged = np.ones(n, dtype=bool)
+    idx = np.flatnonzero(interior)
+    if idx.size:
+        t0 = np.where(start[idx] > lo[idx], start[idx], lo[idx] + score0[idx] / info0[idx])
+        t0 = np.where((t0 > lo[idx]) & (t0 < hi[idx]), t0, 0.5 * (lo[idx] + hi[idx]))
+        tau[idx], converged[idx] = _newton_bracketed(
+            y[idx], v[idx], m[idx], scale[idx], lo[idx], hi[idx], t0, reml, max_iter
+        )
+    suspect = ~converged
+    pos = np.flatnonzero(converged & (tau > 0.0))
+    if pos.size:
+        ll_hat = _loglik(y[pos], v[pos], m[pos], tau[pos], reml)
+        ll_0 = _loglik(y[pos], v[pos], m[pos], zero[pos], reml)
+        suspect[pos[ll_0 - ll_hat > 1e-12 * np.maximum(1.0, np.abs(ll_hat))]] = True
+    for i in np.flatnonzero(suspect):
+        tau[i] = _fallback_1d(y[i], v[i], m[i], float(k[i]), reml)
+    w = _weights(v, m, tau)
+    w2 = w * w
+    s1 = _wsum(w)
+    s2 = _wsum(w2)
+    info = _tr_pp(s1, s2, _wsum(w2 * w)) if reml else s2
+    se = np.sqrt(2.0 / info)
+    return Tau2Fit(tau, se, suspect)
