@@ -35,6 +35,7 @@ to_json <- function(x, indent = 0) {
     return(num_str(x))
   }
   if (is.list(x)) {
+    if (length(x) == 0 && !is.null(names(x))) return("{}")
     if (!is.null(names(x))) {
       items <- vapply(names(x), function(k) {
         sprintf("%s\"%s\": %s", pad, k, to_json(x[[k]], indent + 2))
@@ -65,7 +66,7 @@ add_case <- function(name, func, call, args, kwargs = list(), env = globalenv(),
     `function` = scalar(func),
     r_call = scalar(call),
     args = args,
-    kwargs = lapply(kwargs, scalar),
+    kwargs = structure(lapply(kwargs, scalar), names = as.character(names(kwargs))),
     yi = as.numeric(res$yi),
     vi = as.numeric(res$vi),
     r_version = scalar(r_version),
