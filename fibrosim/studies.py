@@ -550,7 +550,7 @@ def _parse(col: Column, raw: NDArray[np.str_], rows: NDArray[np.int_], out: list
 
     def bad(mask: NDArray[np.bool_], what: str) -> None:
         out.extend(
-            f"row {r}, column {col.name!r}: {what}; got {v!r}"
+            f"row {r}, column {col.name!r}: {what}; got {_show(v)}"
             for r, v in zip(rows[mask], raw[mask], strict=True)
         )
 
@@ -598,6 +598,19 @@ def _parse(col: Column, raw: NDArray[np.str_], rows: NDArray[np.int_], out: list
     return values
 
 
+def _show(value: object) -> str:
+    """A cell value as the message shows it: text quoted, numbers plain."""
+    if isinstance(value, np.generic):
+        value = value.item()
+    return (
+        repr(value)
+        if isinstance(value, str)
+        else f"{value:g}"
+        if isinstance(value, float)
+        else str(value)
+    )
+
+
 def _choice_text(col: Column) -> str:
     return f"must be one of {', '.join(col.choices)}"
 
@@ -611,7 +624,7 @@ def _row_rules(
     def bad(mask: NDArray[np.bool_], column: str, what: str) -> None:
         shown = np.asarray(data[column], dtype=object)
         out.extend(
-            f"row {r}, column {column!r}: {what}; got {v!r}"
+            f"row {r}, column {column!r}: {what}; got {_show(v)}"
             for r, v in zip(rows[mask], shown[mask], strict=True)
         )
 
@@ -825,7 +838,10 @@ def load(name_or_path: str | os.PathLike[str]) -> pd.DataFrame:
     return frame
 
 
-def _row_of(problem: str) -> tuple[int, str]:
-    head = problem.split(",")[0].split(":")[0].split(" ")
-    number = int(head[1]) if len(head) > 1 and head[1].isdigit() else 0
-    return number, problem
+def _row_of(problem: str) -> int:
+    """Spreadsheet row a problem is about (0 for file-level problems).
+
+    Sorting by it is stable, so the problems of one row keep their column order.
+    """
+    words = problem.split(",")[0].split(":")[0].split(" ")
+    return int(words[1]) if len(words) > 1 and words[0] == "row" and words[1].isdigit() else 0
