@@ -700,7 +700,7 @@ def gs_crossing(
     t = _check_timing(timing, k)
     d = as_float_array("drift", drift)
     up, low = _crossing(u, lo, t, d.ravel())
-    return up.reshape(d.shape + (k,)), low.reshape(d.shape + (k,))
+    return up.reshape((*d.shape, k)), low.reshape((*d.shape, k))
 
 
 def _check_interim(design: GSDesign, z: ArrayLike, stage: int) -> tuple[FloatArray, int]:
