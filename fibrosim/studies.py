@@ -335,6 +335,8 @@ def studies_dir() -> Path:
 def _discover(root: Path) -> dict[str, Path]:
     found: dict[str, Path] = {}
     for path in sorted(root.rglob("*.csv")):
+        if any(part.startswith(".") for part in path.relative_to(root).parts):
+            continue  # editor and notebook folders (.ipynb_checkpoints) are not datasets
         if path.stem in found:
             raise StudyDataError(
                 path,
@@ -471,9 +473,26 @@ def _check_declared_columns(meta: Mapping[str, Any]) -> list[str]:
             )
         elif not isinstance(spec.get("description"), str):
             problems.append(f"columns.{name} needs 'description' (text)")
+        else:
+            problems += _check_column_options(name, spec)
     key = meta.get("key", [])
     if not (isinstance(key, list) and all(k in columns for k in key)):
         problems.append(f"key must list declared column names; got {key!r}")
+    return problems
+
+
+def _check_column_options(name: str, spec: Mapping[str, Any]) -> list[str]:
+    problems = []
+    for option in ("minimum", "maximum"):
+        value = spec.get(option)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):
+            problems.append(f"columns.{name}.{option} must be a number; got {value!r}")
+    for option in ("nullable", "required"):
+        if not isinstance(spec.get(option, False), bool):
+            problems.append(f"columns.{name}.{option} must be true or false")
+    choices = spec.get("choices", [])
+    if not (isinstance(choices, list) and all(isinstance(c, str) for c in choices)):
+        problems.append(f"columns.{name}.choices must be a list of strings; got {choices!r}")
     return problems
 
 
@@ -602,13 +621,9 @@ def _show(value: object) -> str:
     """A cell value as the message shows it: text quoted, numbers plain."""
     if isinstance(value, np.generic):
         value = value.item()
-    return (
-        repr(value)
-        if isinstance(value, str)
-        else f"{value:g}"
-        if isinstance(value, float)
-        else str(value)
-    )
+    if isinstance(value, str):
+        return repr(value)
+    return f"{value:g}" if isinstance(value, float) else str(value)
 
 
 def _choice_text(col: Column) -> str:

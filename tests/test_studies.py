@@ -373,3 +373,26 @@ def test_empty_file(tmp_path: Path) -> None:
         fs.studies.load(_write(tmp_path, "empty", []))
     with pytest.raises(StudyDataError, match=r"empty_rows\.csv: 1 problem.*\n  no data rows"):
         fs.studies.load(_write(tmp_path, "empty_rows", [_good_rows()[0]]))
+
+
+def test_table_column_options_are_checked(tmp_path: Path) -> None:
+    toml = (BAD / "good_table.toml").read_text(encoding="utf-8")
+    (tmp_path / "opts.toml").write_text(
+        toml.replace("maximum = 5", 'maximum = "5"').replace("nullable = true", "nullable = 1"),
+        encoding="utf-8",
+    )
+    shutil.copy(BAD / "good_table.csv", tmp_path / "opts.csv")
+    with pytest.raises(StudyDataError) as info:
+        fs.studies.load(tmp_path / "opts.csv")
+    assert info.value.problems == (
+        "columns.mu.maximum must be a number; got '5'",
+        "columns.k.nullable must be true or false",
+    )
+
+
+def test_hidden_folders_are_not_searched(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    (tmp_path / ".ipynb_checkpoints").mkdir()
+    shutil.copy(BAD / "good_arms.csv", tmp_path / ".ipynb_checkpoints" / "good_arms.csv")
+    shutil.copy(BAD / "good_arms.csv", tmp_path / "good_arms.csv")
+    monkeypatch.setenv("FIBROSIM_STUDIES", str(tmp_path))
+    assert fs.studies.list_datasets() == ["good_arms"]
