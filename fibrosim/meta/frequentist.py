@@ -39,8 +39,9 @@ if TYPE_CHECKING:
 __all__ = ["RandomEffectsResult", "random_effects"]
 
 FloatArray = NDArray[np.float64]
-#: A result attribute: a float64 array of the batch shape, or a numpy float64 for one analysis.
-Batched = FloatArray | np.float64
+#: A result attribute: a float64 array of the batch shape (0-d for a single analysis, so
+#: ``float(r.tau2)`` works and indexing a batch type-checks).
+Batched = FloatArray
 
 METHODS = ("FE", "EE", "DL", "HE", "HS", "SJ", "ML", "REML", "EB", "PM", "SJIT")
 TESTS = ("z", "knha")
@@ -74,8 +75,8 @@ _FIELDS = (
 class RandomEffectsResult:
     """Pooled estimate, intervals and heterogeneity of one or many meta-analyses.
 
-    Every numeric attribute has the batch shape of the input (``yi.shape[:-1]``); for a single
-    analysis it is a numpy float64 scalar.
+    Every numeric attribute is a float64 array of the batch shape of the input
+    (``yi.shape[:-1]``); for a single analysis it is 0-d (use ``float(r.tau2)``).
 
     Attributes
     ----------
@@ -195,8 +196,7 @@ class RandomEffectsResult:
         return low, high
 
     def _shape(self, flat: FloatArray) -> Batched:
-        arr = np.asarray(flat, dtype=np.float64).reshape(self.batch_shape)
-        return arr[()] if arr.ndim == 0 else arr
+        return np.asarray(flat, dtype=np.float64).reshape(self.batch_shape)
 
     def to_dataframe(self) -> pd.DataFrame:
         """One row per meta-analysis (batch index as the row index), one column per quantity."""
@@ -549,8 +549,7 @@ def random_effects(
     h2 = np.where(single, 1.0, h2)
 
     def out(a: FloatArray) -> Batched:
-        arr = np.asarray(a, dtype=np.float64).reshape(shape)
-        return arr[()] if arr.ndim == 0 else arr
+        return np.asarray(a, dtype=np.float64).reshape(shape)
 
     return RandomEffectsResult(
         estimate=out(mu),

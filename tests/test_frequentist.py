@@ -1,0 +1,528 @@
+"""Tests of fibrosim.meta.frequentist against metafor and published values.
+
+Reference values: tests/data/rma_reference.json, written by validation/metafor/rma_reference.R
+(metafor 3.8-1, R 4.2.2; the R calls are stored beside every value).
+"""
+
+from __future__ import annotations
+
+import functools
+import itertools
+import json
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from fibrosim.meta import _tau2
+from fibrosim.meta.frequentist import METHODS, RandomEffectsResult, random_effects
+from fibrosim.warnings import ConvergenceWarning, FragileEstimateWarning
+
+REF = json.loads((Path(__file__).parent / "data" / "rma_reference.json").read_text())
+FITS = REF["fits"]
+DATASETS = REF["datasets"]
+
+# metafor was run with control=list(tol=1e-12, threshold=1e-12, maxiter=10000): its Fisher
+# scoring stops when the tau² step is below 1e-12 (absolute) and its uniroot calls at tol 1e-12.
+# The linear convergence of metafor's SJIT/EB iterations leaves its tau² up to ~1e-11 relative
+# from the exact root, which propagates to ~5e-10 relative in p-values (measured worst: pval
+# 4.5e-10, SJIT on dat.molloy2014).  rtol 1e-8 keeps a 20x margin over that and is far tighter
+# than the 1e-6 that metafor's own convergence would need with its default settings.
+RTOL = 1e-8
+# When tau² sits on the boundary, metafor's EB/SJIT/ML iterations approach 0 geometrically and
+# stop at its threshold: e.g. eight schools SJIT tau² = 1.4e-12 (I² 1e-12 %) where the exact
+# value is 0.  An absolute tolerance of 1e-9 on the scale of the data covers this.
+ATOL_BOUNDARY = 1e-9
+
+QUANTITIES = (
+    "estimate",
+    "se",
+    "zval",
+    "pval",
+    "ci_low",
+    "ci_high",
+    "tau2",
+    "se_tau2",
+    "i2",
+    "h2",
+    "q",
+    "q_pvalue",
+)
+
+
+def _fit(f: dict[str, Any]) -> RandomEffectsResult:
+    d = DATASETS[f["dataset"]]
+    yi, vi = np.atleast_1d(d["yi"]), np.atleast_1d(d["vi"])
+    if yi.size == 1:
+        # k = 1 warns (tested separately); here only the numbers are compared
+        with pytest.warns(FragileEstimateWarning):
+            return random_effects(yi, vi, method=f["method"], test=f["test"])
+    if yi.size == 2 and f["test"] == "knha":
+        with pytest.warns(FragileEstimateWarning, match="k = 2"):
+            return random_effects(yi, vi, method=f["method"], test=f["test"])
+    return random_effects(yi, vi, method=f["method"], test=f["test"])
+
+
+def _scale(f: dict[str, Any]) -> float:
+    return float(np.mean(DATASETS[f["dataset"]]["vi"]))
+
+
+# ---------------------------------------------------------------------------------------------
+# metafor parity
+
+
+def test_reference_grid_is_complete() -> None:
+    # guard: the comparison below must not silently shrink if the R script changes
+    assert len(DATASETS) >= 6
+    assert set(REF["methods"]) == {"EE", "DL", "HE", "HS", "SJ", "ML", "REML", "EB", "PM", "SJIT"}
+    assert set(REF["tests"]) == {"z", "knha"}
+    expected = set(itertools.product(DATASETS, REF["methods"], REF["tests"]))
+    got = {(f["dataset"], f["method"], f["test"]) for f in FITS}
+    assert got == expected
+    assert len(FITS) == len(DATASETS) * len(REF["methods"]) * len(REF["tests"]) == 200
+    # every estimator fibrosim offers is covered ("FE" is metafor's "EE")
+    assert set(METHODS) - {"FE"} == set(REF["methods"])
+    # Q-profile intervals exist for every k >= 2 random-effects fit
+    for f in FITS:
+        has_ci = f["k"] > 1 and f["method"] != "EE"
+        assert ("tau2_ci" in f) == has_ci
+    assert REF["metafor_version"] == "3.8.1"
+
+
+@pytest.mark.validation
+@pytest.mark.parametrize("f", FITS, ids=[f"{f['dataset']}-{f['method']}-{f['test']}" for f in FITS])
+def test_matches_metafor(f: dict[str, Any]) -> None:
+    r = _fit(f)
+    scale = _scale(f)
+    assert int(r.k) == f["k"]
+    for name in QUANTITIES:
+        got = float(getattr(r, name))
+        ref = f[name]
+        if ref is None:
+            # metafor's NA: se_tau2 for EE and for k = 1
+            assert name == "se_tau2", name
+            assert np.isnan(got)
+            continue
+        atol = {"tau2": ATOL_BOUNDARY * scale, "i2": ATOL_BOUNDARY * 100}.get(name, 0.0)
+        np.testing.assert_allclose(got, ref, rtol=RTOL, atol=atol, err_msg=name)
+    if f["method"] == "EE":
+        # metafor's predict() gives no PI for EE; under tau² = 0 fibrosim's PI is the CI
+        assert float(r.pi_low) == float(r.ci_low) and float(r.pi_high) == float(r.ci_high)
+    else:
+        np.testing.assert_allclose(float(r.pi_low), f["pi_low"], rtol=RTOL)
+        np.testing.assert_allclose(float(r.pi_high), f["pi_high"], rtol=RTOL)
+    if f["test"] == "knha" and f["k"] > 1:
+        assert float(r.df) == f["df"] == f["k"] - 1
+    else:
+        assert f["df"] is None and np.isinf(float(r.df))
+    if "tau2_ci" in f:
+        # metafor confint() with tau2.max = 1e4 and uniroot tol 1e-12
+        h = r.heterogeneity_ci()
+        for key in ("tau2", "tau", "i2", "h2"):
+            np.testing.assert_allclose(
+                np.array(h[key], dtype=float), f[f"{key}_ci"], rtol=RTOL, err_msg=key
+            )
+        low, high = r.tau2_ci()
+        assert (float(low), float(high)) == (float(h["tau2"][0]), float(h["tau2"][1]))
+
+
+# ---------------------------------------------------------------------------------------------
+# published values (anchors §6.1, §6.6), at their printed precision
+
+BCG = DATASETS["bcg_logrr"]
+# metafor's docs and tests print 10 significant digits, so closed-form estimators agree to that
+# precision.  Iterative ones were printed with metafor's default stopping rules: Fisher scoring
+# threshold 1e-5 on tau² (REML/ML/EB) and uniroot tol .Machine$double.eps^0.25 = 1.2e-4 (PM),
+# so those are compared at the accuracy those rules leave.
+PRINTED = 1e-9
+
+
+@pytest.mark.validation
+@pytest.mark.parametrize(
+    ("method", "tau2", "mu", "se", "tol_tau2"),
+    [
+        # source: wviechtb/metafor tests/testthat/test_misc_metan_vs_rma.uni_with_dat.bcg.r and
+        # docs/reference/rma.uni.html (anchors §6.1)
+        ("DL", 0.3087602629, -0.7141172221, 0.1787420895, PRINTED),
+        ("HE", 0.328563858, -0.7158785888, 0.183279986, PRINTED),
+        ("HS", 0.2283628637, -0.7045353739, 0.1586520931, PRINTED),
+        ("SJ", 0.3455157016, -0.7172485926, 0.1870594584, PRINTED),
+        ("REML", 0.313243326, -0.7145323484, 0.1797815318, 1e-6),
+        ("ML", 0.280028171, -0.7111991392, 0.171896817, 1e-6),
+        ("PM", 0.3180937119, -0.7149704056, 0.1808979841, 1.2e-4),
+        ("EB", 0.3180685158, -0.7149681592, 0.1808922061, 1.2e-4),
+        ("SJIT", 0.3181, -0.715, 0.181, 1e-4),  # printed with 4 digits (test_misc_rma_uni.r)
+    ],
+)
+def test_bcg_published(method: str, tau2: float, mu: float, se: float, tol_tau2: float) -> None:
+    r = random_effects(BCG["yi"], BCG["vi"], method=method)
+    assert float(r.tau2) == pytest.approx(tau2, rel=tol_tau2, abs=0.5e-4 if method == "SJIT" else 0)
+    # a tau² error of d moves mu and se by at most ~d (here |dmu/dtau²| < 0.1)
+    tol = PRINTED if tol_tau2 == PRINTED else 10 * tol_tau2
+    assert float(r.estimate) == pytest.approx(mu, rel=tol, abs=0.5e-3 if method == "SJIT" else 0)
+    assert float(r.se) == pytest.approx(se, rel=tol, abs=0.5e-3 if method == "SJIT" else 0)
+
+
+@pytest.mark.validation
+def test_bcg_published_intervals_and_heterogeneity() -> None:
+    y, v = BCG["yi"], BCG["vi"]
+    ee = random_effects(y, v, method="EE")
+    assert ee.method == "FE"
+    assert float(ee.estimate) == pytest.approx(-0.4302851637, rel=PRINTED)
+    assert float(ee.se) == pytest.approx(0.04049875171, rel=PRINTED)
+    assert (float(ee.ci_low), float(ee.ci_high)) == pytest.approx(
+        (-0.5096612584, -0.3509090689), rel=PRINTED
+    )
+    assert float(ee.q) == pytest.approx(152.2330081, rel=PRINTED)
+    assert float(ee.i2) == pytest.approx(92.11734685, rel=PRINTED)
+    assert float(ee.h2) == pytest.approx(12.68608401, rel=PRINTED)
+    dl = random_effects(y, v, method="DL")
+    assert float(dl.se_tau2) == pytest.approx(0.2298699925, rel=PRINTED)
+    assert (float(dl.pi_low), float(dl.pi_high)) == pytest.approx(
+        (-1.858153753, 0.4299193086), rel=PRINTED
+    )
+    assert float(dl.i2) == pytest.approx(92.11734685, rel=PRINTED)
+    dlk = random_effects(y, v, method="DL", test="knha")
+    assert float(dlk.se) == pytest.approx(0.1806966283, rel=PRINTED)
+    assert (float(dlk.ci_low), float(dlk.ci_high)) == pytest.approx(
+        (-1.107821354, -0.32041309), rel=PRINTED
+    )
+    assert (float(dlk.pi_low), float(dlk.pi_high)) == pytest.approx(
+        (-1.987206963, 0.5589725193), rel=PRINTED
+    )
+    # REML printed with threshold 1e-5: tau² is off by ~7e-8, CI/PI ends by < 1e-7
+    reml = random_effects(y, v, method="REML", test="knha")
+    assert float(reml.zval) == pytest.approx(-3.95223989, rel=1e-6)
+    assert float(reml.pval) == pytest.approx(0.001920015, rel=1e-6)
+    assert float(reml.se_tau2) == pytest.approx(0.1664257831, rel=1e-6)
+    assert float(reml.i2) == pytest.approx(92.22138607, rel=1e-6)
+    assert float(reml.h2) == pytest.approx(12.8557608, rel=1e-6)
+    assert (float(reml.ci_low), float(reml.ci_high)) == pytest.approx(
+        (-1.108443723, -0.3206209737), rel=1e-6
+    )
+    assert (float(reml.pi_low), float(reml.pi_high)) == pytest.approx(
+        (-1.996016967, 0.5669522703), rel=1e-6
+    )
+    # Q-profile (pub. test_misc_confint.r, default uniroot tol 1.2e-4 on tau²)
+    h = reml.heterogeneity_ci()
+    assert np.array(h["tau2"], dtype=float) == pytest.approx(
+        (0.1196953128, 1.111486262), abs=1.2e-4
+    )
+    assert np.array(h["i2"], dtype=float) == pytest.approx((81.91772272, 97.67808961), abs=2e-2)
+
+
+@pytest.mark.validation
+def test_small_exact_cases() -> None:
+    # anchors §6.6: equal variances, REML tau² = s² - v = 1.5 exactly
+    r = random_effects([3.0, 2.0, 5.0, 4.0, 6.0], np.ones(5), method="REML")
+    assert float(r.tau2) == pytest.approx(1.5, rel=1e-14)
+    assert float(r.estimate) == pytest.approx(4.0, rel=1e-15)
+    assert float(r.se) == pytest.approx(0.7071067812, rel=PRINTED)
+    assert (float(r.i2), float(r.h2), float(r.q)) == pytest.approx((60.0, 2.5, 10.0), rel=1e-13)
+    # PyMARE#75 toy data
+    y = [-1, 0.5, 0.5, 0.5, 1, 1, 2, 10]
+    v = [1, 1, 2.4, 0.5, 1, 1, 1.2, 1.5]
+    dl = random_effects(y, v, method="DL")
+    assert float(dl.tau2) == pytest.approx(7.633719417, rel=PRINTED)
+    assert float(dl.se_tau2) == pytest.approx(4.887374689, rel=PRINTED)
+    assert float(dl.estimate) == pytest.approx(1.767883463, rel=PRINTED)
+    assert float(dl.se) == pytest.approx(1.04909463, rel=PRINTED)
+    assert float(dl.q) == pytest.approx(58.45394737, rel=PRINTED)
+    assert float(dl.i2) == pytest.approx(88.02476083, rel=PRINTED)
+    reml = random_effects(y, v, method="REML")
+    assert float(reml.tau2) == pytest.approx(9.965611153, rel=1e-6)  # printed, threshold 1e-5
+
+
+@pytest.mark.validation
+def test_k2_subset_published() -> None:
+    # anchors §6.1: BCG alloc == "alternate" (k = 2); REML = DL
+    d = DATASETS["bcg_alternate_k2"]
+    for method in ("REML", "DL"):
+        r = random_effects(d["yi"], d["vi"], method=method)
+        assert float(r.tau2) == pytest.approx(0.1325770399, rel=PRINTED)
+        assert float(r.estimate) == pytest.approx(-0.5407929618, rel=PRINTED)
+        assert float(r.se) == pytest.approx(0.2816016131, rel=PRINTED)
+        assert (float(r.ci_low), float(r.ci_high)) == pytest.approx(
+            (-1.092721982, 0.01113605782), rel=PRINTED
+        )
+    with pytest.warns(FragileEstimateWarning, match="k = 2 with test='knha'"):
+        r = random_effects(d["yi"], d["vi"], method="DL", test="knha")
+    assert (float(r.ci_low), float(r.ci_high)) == pytest.approx(
+        (-4.118880712, 3.037294788), rel=PRINTED
+    )
+    # the Q-profile upper bound is not capped at 100 (metafor prints ">100" unless tau2.max is
+    # raised; with tau2.max = 1e5 it gives 164.5570)
+    # (printed to 4 decimals after uniroot at its default tol 1.2e-4)
+    low, high = r.tau2_ci()
+    assert float(low) == pytest.approx(0.0031, abs=0.5e-4)
+    assert float(high) == pytest.approx(164.5570, abs=1.2e-4)
+
+
+# ---------------------------------------------------------------------------------------------
+# pitfalls
+
+
+def test_k1() -> None:
+    d = DATASETS["bcg_k1"]
+    with pytest.warns(FragileEstimateWarning, match="k = 1.*'z' is used"):
+        r = random_effects([d["yi"]], [d["vi"]], method="REML", test="knha")
+    assert float(r.tau2) == 0.0 and np.isnan(float(r.se_tau2))
+    assert float(r.estimate) == pytest.approx(-0.8893113339, rel=PRINTED)
+    assert float(r.se) == pytest.approx(0.5706003549, rel=PRINTED)
+    assert np.isinf(float(r.df))  # knha replaced by z, as metafor
+    assert (float(r.pi_low), float(r.pi_high)) == (float(r.ci_low), float(r.ci_high))
+    assert (float(r.q), float(r.q_pvalue), float(r.i2), float(r.h2)) == (0.0, 1.0, 0.0, 1.0)
+    with pytest.raises(ValueError, match="needs k >= 2 studies; the analysis at batch index 0"):
+        r.tau2_ci()
+
+
+def test_k1_inside_batch_is_flagged_by_index() -> None:
+    y = np.array([[0.1, 0.3, -0.2], [0.5, np.nan, np.nan]])
+    v = np.array([[0.1, 0.2, 0.1], [0.3, np.nan, np.nan]])
+    with pytest.warns(FragileEstimateWarning, match=r"1 of 2 analyses; first at batch index 1"):
+        r = random_effects(y, v)
+    assert r.tau2[1] == 0.0 and r.estimate[1] == 0.5
+    with pytest.raises(ValueError, match="batch index 1 has k = 1"):
+        r.tau2_ci()
+
+
+@pytest.mark.parametrize("bad", [0.0, -0.1])
+def test_nonpositive_variance_is_an_error(bad: float) -> None:
+    v = [0.1, 0.2, bad, 0.3]
+    with pytest.raises(ValueError, match=rf"`vi` must be > 0 .*got {bad} at index 2\."):
+        random_effects([0.1, 0.2, 0.3, 0.4], v)
+
+
+def test_nonfinite_input_is_an_error() -> None:
+    with pytest.raises(
+        ValueError, match=r"`yi` must be finite or NaN \(padding\); got inf at index 1"
+    ):
+        random_effects([0.1, np.inf, 0.3], [0.1, 0.1, 0.1])
+    with pytest.raises(ValueError, match=r"`vi` must be finite or NaN \(padding\); got -inf"):
+        random_effects([0.1, 0.2, 0.3], [0.1, 0.1, -np.inf])
+    with pytest.raises(
+        ValueError, match=r"NaN in the same cells .*yi = nan and vi = 0.2 at index 1"
+    ):
+        random_effects([0.1, np.nan, 0.3], [0.1, 0.2, 0.1])
+    with pytest.raises(ValueError, match=r"got yi = 0.3 and vi = nan at index \(1, 2\)"):
+        random_effects(np.ones((2, 3)) * 0.3, [[0.1] * 3, [0.1, 0.1, np.nan]])
+    with pytest.raises(ValueError, match=r"batch index 1 is all NaN"):
+        random_effects([[0.1, 0.2], [np.nan, np.nan]], [[0.1, 0.2], [np.nan, np.nan]])
+
+
+def test_argument_errors() -> None:
+    with pytest.raises(ValueError, match=r"`method` must be one of .*'REML'.*; got 'reml'"):
+        random_effects([0.1, 0.2], [0.1, 0.1], method="reml")
+    with pytest.raises(ValueError, match=r"`test` must be one of 'z', 'knha'; got 't'"):
+        random_effects([0.1, 0.2], [0.1, 0.1], test="t")
+    with pytest.raises(ValueError, match=r"`level` must be a number in \(0, 1\).*got 95"):
+        random_effects([0.1, 0.2], [0.1, 0.1], level=95)
+    with pytest.raises(ValueError, match=r"same shape; got \(3,\) and \(2,\)"):
+        random_effects([0.1, 0.2, 0.3], [0.1, 0.1])
+    with pytest.raises(ValueError, match=r"studies on the last axis; got shapes \(\) and \(\)"):
+        random_effects(0.1, 0.1)
+    with pytest.raises(TypeError, match="`yi` must be numeric"):
+        random_effects(["a", "b"], [0.1, 0.1])
+    r = random_effects([0.1, 0.2, 0.4], [0.1, 0.1, 0.2])
+    with pytest.raises(ValueError, match="`level` must be a number in"):
+        r.tau2_ci(level=1.5)
+
+
+def test_all_effects_equal() -> None:
+    y, v = np.full(5, 0.3), np.array([0.1, 0.2, 0.3, 0.1, 0.5])
+    for method in ("REML", "DL", "PM", "SJ", "HE", "ML"):
+        r = random_effects(y, v, method=method)  # z test: nothing fragile
+        assert float(r.tau2) == 0.0 and float(r.estimate) == pytest.approx(0.3, rel=1e-15)
+        with pytest.warns(FragileEstimateWarning, match="Knapp-Hartung scale is 0"):
+            rk = random_effects(y, v, method=method, test="knha")
+        assert float(rk.se) == 0.0 and float(rk.ci_low) == float(rk.ci_high)
+
+
+def test_huge_variance_ratio_warns() -> None:
+    with pytest.warns(FragileEstimateWarning, match="1e7 or more"):
+        r = random_effects([0.1, 0.5, -0.2, 0.3], [1e-8, 0.1, 0.2, 0.05])
+    assert np.isfinite(float(r.estimate)) and float(r.tau2) >= 0.0
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        random_effects([0.1, 0.5, -0.2, 0.3], [1.01e-8, 0.1, 0.02, 0.05])  # ratio < 1e7
+
+
+def test_tau2_at_boundary() -> None:
+    # eight schools: DL = REML = PM tau² = 0 exactly; Q-profile [0, 272.3137] needs a bracket
+    # beyond metafor's default cap of 100 (anchors §6.5)
+    d = DATASETS["eight_schools"]
+    for method in ("REML", "ML", "DL", "PM", "EB", "SJIT", "HE", "HS"):
+        r = random_effects(d["yi"], d["vi"], method=method)
+        assert float(r.tau2) == 0.0
+        assert float(r.i2) == 0.0 and float(r.h2) == 1.0
+        assert float(r.estimate) == pytest.approx(7.870545565, rel=PRINTED)
+        assert float(r.se) == pytest.approx(4.16557774, rel=PRINTED)
+        assert (float(r.pi_low), float(r.pi_high)) == pytest.approx(
+            (float(r.ci_low), float(r.ci_high)), rel=1e-15
+        )
+    low, high = r.tau2_ci()
+    assert float(low) == 0.0
+    assert float(high) == pytest.approx(272.3137, abs=1.2e-4)  # uniroot default tol, 4 decimals
+
+
+def test_q_profile_bracket_is_adaptive() -> None:
+    # huge heterogeneity relative to vi: the upper bound is far above metafor's cap of 100
+    y = np.array([-300.0, 0.0, 250.0, 80.0])
+    v = np.array([1.0, 2.0, 1.5, 1.0])
+    r = random_effects(y, v)
+    low, high = r.tau2_ci()
+    assert 100 < float(low) < float(r.tau2) < float(high)
+    from scipy.stats import chi2
+
+    for bound, p in ((low, 0.975), (high, 0.025)):
+        q = _tau2.generalised_q(y[None], v[None], np.ones((1, 4)), np.atleast_1d(bound))[0]
+        assert q == pytest.approx(chi2.ppf(p, 3), rel=1e-12)
+
+
+def test_reml_fallback_warns_and_agrees(monkeypatch: pytest.MonkeyPatch) -> None:
+    # force the Newton iteration to stop after one step: the bounded 1-D maximisation must
+    # take over, warn, and land on the same maximum as metafor
+    f = next(f for f in FITS if (f["dataset"], f["method"]) == ("bcg_logrr", "REML"))
+    monkeypatch.setattr(_tau2, "tau2_ml", functools.partial(_tau2.tau2_ml, max_iter=1))
+    with pytest.warns(ConvergenceWarning, match="bounded 1-D maximisation"):
+        r = random_effects(BCG["yi"], BCG["vi"], method="REML")
+    # bounded Brent stops at xatol = 1e-14 (tau² + mean vi) but the likelihood is flat to
+    # O(step²) there, so tau² agrees to ~1e-8 relative
+    np.testing.assert_allclose(float(r.tau2), f["tau2"], rtol=1e-7)
+
+
+def test_ll0check_fallback_core() -> None:
+    fit = _tau2.tau2_ml(
+        np.array([BCG["yi"]]),
+        np.array([BCG["vi"]]),
+        np.ones((1, 13)),
+        np.array([13.0]),
+        reml=False,
+        max_iter=2,
+    )
+    assert fit.fallback[0]
+    ref = next(f for f in FITS if (f["dataset"], f["method"]) == ("bcg_logrr", "ML"))
+    np.testing.assert_allclose(fit.tau2[0], ref["tau2"], rtol=1e-7)
+
+
+# ---------------------------------------------------------------------------------------------
+# batching and properties
+
+
+def test_batch_shape_and_padding() -> None:
+    names = ["bcg_logrr", "raudenbush1985_smd", "collins1985b_logor", "eight_schools"]
+    kmax = max(len(DATASETS[n]["yi"]) for n in names)
+    y = np.full((2, 2, kmax), np.nan)
+    v = np.full((2, 2, kmax), np.nan)
+    for i, n in enumerate(names):
+        d = DATASETS[n]
+        y[i // 2, i % 2, : len(d["yi"])] = d["yi"]
+        v[i // 2, i % 2, : len(d["vi"])] = d["vi"]
+    r = random_effects(y, v, method="PM", test="knha")
+    for name in (*QUANTITIES, "pi_low", "pi_high", "k", "df"):
+        assert np.shape(getattr(r, name)) == (2, 2)
+    for i, n in enumerate(names):
+        one = random_effects(DATASETS[n]["yi"], DATASETS[n]["vi"], method="PM", test="knha")
+        for name in QUANTITIES:
+            np.testing.assert_allclose(
+                getattr(r, name)[i // 2, i % 2], float(getattr(one, name)), rtol=1e-12
+            )
+    low, high = r.tau2_ci()
+    assert low.shape == high.shape == (2, 2)
+    df = r.to_dataframe()
+    assert df.shape[0] == 4 and list(df.index.names) == ["axis_0", "axis_1"]
+    assert "batch shape (2, 2)" in repr(r)
+
+
+@st.composite
+def ragged_batches(draw: Any) -> tuple[np.ndarray, np.ndarray]:
+    n = draw(st.integers(1, 6))
+    kmax = draw(st.integers(3, 12))
+    seed = draw(st.integers(0, 2**32 - 1))
+    rng = np.random.default_rng(seed)
+    tau = rng.uniform(0, 1.0, size=(n, 1)) * rng.integers(0, 2, size=(n, 1))
+    v = rng.uniform(0.02, 1.0, size=(n, kmax))
+    y = rng.normal(0.3, 1.0, size=(n, 1)) + rng.normal(0, 1, (n, kmax)) * np.sqrt(v + tau**2)
+    ks = rng.integers(3, kmax + 1, size=n)
+    pad = np.arange(kmax)[None, :] >= ks[:, None]
+    y[pad] = np.nan
+    v[pad] = np.nan
+    return y, v
+
+
+# batch vs loop: the same O(k) arithmetic on padded rows; summation order can differ by the
+# zero padding, and iterative solvers stop at 1e-14 relative, so agreement to 1e-12 is expected
+BATCH_RTOL = 1e-12
+
+
+@settings(max_examples=25, deadline=None)
+@given(ragged_batches(), st.sampled_from(["REML", "ML", "PM", "DL", "SJ", "HE", "HS", "EB"]))
+def test_batch_equals_loop(data: tuple[np.ndarray, np.ndarray], method: str) -> None:
+    y, v = data
+    for test in ("z", "knha"):
+        r = random_effects(y, v, method=method, test=test)
+        low, high = r.tau2_ci()
+        for i in range(y.shape[0]):
+            keep = ~np.isnan(y[i])
+            one = random_effects(y[i, keep], v[i, keep], method=method, test=test)
+            for name in (*QUANTITIES, "pi_low", "pi_high"):
+                a, b = getattr(r, name)[i], float(getattr(one, name))
+                atol = BATCH_RTOL * float(np.mean(v[i, keep])) if name == "tau2" else 0.0
+                np.testing.assert_allclose(a, b, rtol=BATCH_RTOL, atol=atol, err_msg=name)
+            lo1, hi1 = one.tau2_ci()
+            np.testing.assert_allclose([low[i], high[i]], [lo1, hi1], rtol=BATCH_RTOL)
+
+
+@settings(max_examples=20, deadline=None)
+@given(
+    st.integers(0, 2**32 - 1),
+    st.sampled_from(["REML", "ML", "PM", "DL", "SJ", "HE", "HS", "FE"]),
+    st.floats(1e-3, 1e3),
+)
+def test_permutation_invariance_and_scale_equivariance(seed: int, method: str, c: float) -> None:
+    rng = np.random.default_rng(seed)
+    k = int(rng.integers(3, 15))
+    v = rng.uniform(0.05, 1.0, k)
+    y = rng.normal(0, 1, k) * np.sqrt(v + rng.uniform(0, 1))
+    base = random_effects(y, v, method=method, test="knha")
+    perm = rng.permutation(k)
+    p = random_effects(y[perm], v[perm], method=method, test="knha")
+    s = random_effects(c * y, c**2 * v, method=method, test="knha")
+    # floating-point sums in a different order: agreement to ~1e-12 relative
+    for name in QUANTITIES:
+        atol = 1e-12 * float(np.mean(v)) if name == "tau2" else 1e-12
+        np.testing.assert_allclose(getattr(p, name), getattr(base, name), rtol=1e-11, atol=atol)
+    units = {"estimate": c, "se": c, "ci_low": c, "ci_high": c, "tau2": c**2, "se_tau2": c**2}
+    for name in QUANTITIES:
+        factor = units.get(name, 1.0)
+        atol = 1e-12 * float(np.mean(v)) * factor if name == "tau2" else 1e-12
+        np.testing.assert_allclose(
+            getattr(s, name), factor * getattr(base, name), rtol=1e-10, atol=atol, err_msg=name
+        )
+
+
+# ---------------------------------------------------------------------------------------------
+# result object
+
+
+def test_result_object() -> None:
+    r = random_effects(BCG["yi"], BCG["vi"], method="REML")
+    assert r.estimate.shape == r.batch_shape == ()
+    assert r.tval == r.zval
+    with pytest.raises(AttributeError):
+        r.tau2 = np.zeros(())  # type: ignore[misc]
+    text = repr(r)
+    assert "method='REML'" in text and "-0.7145" in text and "Q(12) = 152.2" in text
+    df = r.to_dataframe()
+    assert df.shape == (1, 18)
+    assert df.loc[0, "tau2"] == pytest.approx(float(r.tau2), rel=0)
+    assert df.loc[0, "k"] == 13 and df.attrs["level"] == 0.95
+    r90 = random_effects(BCG["yi"], BCG["vi"], method="REML", level=0.9)
+    assert float(r90.ci_high) - float(r90.ci_low) < float(r.ci_high) - float(r.ci_low)
+    lo90, hi90 = r.tau2_ci(level=0.9)
+    lo95, hi95 = r.tau2_ci()
+    assert lo95 < lo90 < hi90 < hi95
