@@ -135,7 +135,9 @@ class LeaveOneOutResult:
         return pd.DataFrame(cols, index=pd.RangeIndex(len(self.estimate), name="omitted"))
 
     def __repr__(self) -> str:
-        return f"LeaveOneOutResult ({self.method}, test={self.test!r})\n{_table(self.to_dataframe())}"
+        return (
+            f"LeaveOneOutResult ({self.method}, test={self.test!r})\n{_table(self.to_dataframe())}"
+        )
 
 
 def leave_one_out(
@@ -255,7 +257,14 @@ class InfluenceResult:
         cols: dict[str, Any] = {
             n: getattr(self, n)
             for n in (
-                "rstudent", "dffits", "cook_d", "cov_r", "tau2_del", "qe_del", "hat", "weight"
+                "rstudent",
+                "dffits",
+                "cook_d",
+                "cov_r",
+                "tau2_del",
+                "qe_del",
+                "hat",
+                "weight",
             )
         }
         for j in range(self.dfbetas.shape[1]):

@@ -88,11 +88,11 @@ def _projection(w: FloatArray, X: FloatArray) -> tuple[FloatArray, FloatArray]:
 
 
 def _quad(P: FloatArray, y: FloatArray) -> FloatArray:
-    return np.einsum("...i,...ij,...j->...", y, P, y)
+    return np.asarray(np.einsum("...i,...ij,...j->...", y, P, y), dtype=np.float64)
 
 
 def _trace(P: FloatArray) -> FloatArray:
-    return np.trace(P, axis1=-2, axis2=-1)
+    return np.asarray(np.trace(P, axis1=-2, axis2=-1), dtype=np.float64)
 
 
 def _loglik(
@@ -396,11 +396,11 @@ def coefficient_tests(
         qm = qm / n_tested
         qm_p = stats.f.sf(qm, n_tested, df)
         pval = 2 * stats.t.sf(np.abs(stat), df[..., None])
-        crit = stats.t.isf((1 - level) / 2, df)[..., None]
+        crit = np.asarray(stats.t.isf((1 - level) / 2, df), dtype=np.float64)[..., None]
     else:
         qm_p = stats.chi2.sf(qm, n_tested)
         pval = 2 * stats.norm.sf(np.abs(stat))
-        crit = np.full(df.shape + (1,), stats.norm.isf((1 - level) / 2))
+        crit = np.full((*df.shape, 1), stats.norm.isf((1 - level) / 2))
     return {
         "se": se,
         "stat": stat,
@@ -528,9 +528,7 @@ class MetaRegressionResult:
         )
 
 
-def _check_design(
-    X: Any, k: int, intercept: bool
-) -> tuple[FloatArray, tuple[str, ...]]:
+def _check_design(X: Any, k: int, intercept: bool) -> tuple[FloatArray, tuple[str, ...]]:
     names: list[str]
     if isinstance(X, pd.DataFrame):
         names = [str(c) for c in X.columns]
@@ -545,7 +543,9 @@ def _check_design(
     if arr.ndim == 1:
         arr = arr[:, None]
     if arr.ndim < 2:
-        raise ValueError(f"`X` must be a 2-D array (k rows, one column per moderator); got {arr.ndim}-D.")
+        raise ValueError(
+            f"`X` must be a 2-D array (k rows, one column per moderator); got {arr.ndim}-D."
+        )
     if arr.shape[-2] != k:
         raise ValueError(
             f"`X` must have one row per study: got {arr.shape[-2]} rows for k = {k} studies."
@@ -553,7 +553,7 @@ def _check_design(
     if not names:
         names = [f"x{j + 1}" for j in range(arr.shape[-1])]
     if intercept:
-        arr = np.concatenate([np.ones(arr.shape[:-1] + (1,)), arr], axis=-1)
+        arr = np.concatenate([np.ones((*arr.shape[:-1], 1)), arr], axis=-1)
         names = ["intercept", *names]
     return arr, tuple(names)
 
@@ -638,7 +638,9 @@ def meta_regression(
         )
     if np.any(np.isnan(y) != np.isnan(v)):
         idx = tuple(int(i) for i in np.argwhere(np.isnan(y) != np.isnan(v))[0])
-        raise ValueError(f"`yi` and `vi` must be NaN at the same places (padding); they differ at {idx}.")
+        raise ValueError(
+            f"`yi` and `vi` must be NaN at the same places (padding); they differ at {idx}."
+        )
     with np.errstate(invalid="ignore"):
         if np.any(v <= 0):
             idx = tuple(int(i) for i in np.argwhere(v <= 0)[0])
@@ -647,9 +649,9 @@ def meta_regression(
     Xa, names = _check_design(X, k_all, intercept)
     mask = ~np.isnan(y)
     batch = np.broadcast_shapes(y.shape[:-1], Xa.shape[:-2])
-    y_b = np.broadcast_to(y, batch + (k_all,))
-    v_b = np.broadcast_to(v, batch + (k_all,))
-    m_b = np.broadcast_to(mask, batch + (k_all,))
+    y_b = np.broadcast_to(y, (*batch, k_all))
+    v_b = np.broadcast_to(v, (*batch, k_all))
+    m_b = np.broadcast_to(mask, (*batch, k_all))
     X_b = np.broadcast_to(Xa, batch + Xa.shape[-2:])
     p = Xa.shape[-1]
     k = np.sum(m_b, -1)
@@ -723,7 +725,7 @@ def _pseudo_r2(
     batch = fit.tau2.shape
     if not intercept or fit.p == 1:
         return np.full(batch, np.nan)
-    ones = np.ones(X.shape[:-1] + (1,))
+    ones = np.ones((*X.shape[:-1], 1))
     if method in ("FE", "EE"):
         # adjusted R² of the weighted least-squares fit (metafor: lm(yi ~ X, weights = 1/vi))
         w = np.where(m, 1.0 / v, 0.0)
@@ -754,7 +756,11 @@ def _permutation_test(
     permutations: int,
     rng: Any,
 ) -> tuple[FloatArray, float, int]:
-    if isinstance(permutations, bool) or not isinstance(permutations, (int, np.integer)) or permutations < 2:
+    if (
+        isinstance(permutations, bool)
+        or not isinstance(permutations, (int, np.integer))
+        or permutations < 2
+    ):
         raise ValueError(f"`permutations` must be an integer >= 2; got {permutations!r}.")
     gen = check_rng(rng)
     k = y.shape[-1]
@@ -931,7 +937,9 @@ def subgroup_analysis(
             f"`groups` must hold one label per study: got {len(g)} labels for k = {len(y)} studies."
         )
     if g.isna().any():
-        raise ValueError(f"`groups` must not be missing; got NaN at index {int(np.argmax(g.isna()))}.")
+        raise ValueError(
+            f"`groups` must not be missing; got NaN at index {int(np.argmax(g.isna()))}."
+        )
     cat = g.astype("category")
     counts = cat.value_counts(sort=False)
     empty = [str(c) for c, n in counts.items() if n == 0]

@@ -178,15 +178,31 @@ diag_cases <- list(
   list(name = "bcg/EE/z", data = bcg, dname = "bcg", method = "EE", test = "z"),
   list(name = "raudenbush1985/REML/z", data = raud, dname = "raudenbush1985", method = "REML",
        test = "z"),
-  list(name = "toy/REML/z", data = toy, dname = "toy", method = "REML", test = "z")
+  list(name = "toy/REML/z", data = toy, dname = "toy", method = "REML", test = "z"),
+  list(name = "bcg_ablat/REML/z", data = bcg, dname = "bcg", method = "REML", test = "z",
+       mods = ~ablat, mods_txt = "~ ablat"),
+  list(name = "bcg_ablat/REML/knha", data = bcg, dname = "bcg", method = "REML", test = "knha",
+       mods = ~ablat, mods_txt = "~ ablat"),
+  list(name = "raudenbush1985_weeks/DL/z", data = raud, dname = "raudenbush1985", method = "DL",
+       test = "z", mods = ~weeks, mods_txt = "~ weeks")
 )
 leave1out_ref <- list()
 influence_ref <- list()
 blup_ref <- list()
 for (d in diag_cases) {
-  res <- rma(yi, vi, data = d$data, method = d$method, test = d$test, control = ctrl)
-  fit_txt <- sprintf("res <- rma(yi, vi, data = %s, method = \"%s\", test = \"%s\", %s)",
-                     d$dname, d$method, d$test, ctrl_txt)
+  if (is.null(d$mods)) {
+    res <- rma(yi, vi, data = d$data, method = d$method, test = d$test, control = ctrl)
+    fit_txt <- sprintf("res <- rma(yi, vi, data = %s, method = \"%s\", test = \"%s\", %s)",
+                       d$dname, d$method, d$test, ctrl_txt)
+  } else {
+    res <- rma(yi, vi, mods = d$mods, data = d$data, method = d$method, test = d$test,
+               control = ctrl)
+    fit_txt <- sprintf(
+      "res <- rma(yi, vi, mods = %s, data = %s, method = \"%s\", test = \"%s\", %s)",
+      d$mods_txt, d$dname, d$method, d$test, ctrl_txt)
+  }
+  moderator <- if (is.null(d$mods)) NA else all.vars(d$mods)
+  if (is.null(d$mods)) {
   l1 <- leave1out(res)
   leave1out_ref[[length(leave1out_ref) + 1]] <- list(
     id = d$name, dataset = d$dname, method = d$method, test = d$test,
@@ -195,19 +211,22 @@ for (d in diag_cases) {
     ci_lb = arr(l1$ci.lb), ci_ub = arr(l1$ci.ub), q = arr(l1$Q), q_pval = arr(l1$Qp),
     tau2 = arr(l1$tau2), i2 = arr(l1$I2), h2 = arr(l1$H2)
   )
+  }
   if (d$method != "EE") {
     inf <- influence(res)
     influence_ref[[length(influence_ref) + 1]] <- list(
-      id = d$name, dataset = d$dname, method = d$method, test = d$test,
+      id = d$name, dataset = d$dname, method = d$method, test = d$test, moderator = moderator,
       call = paste0(fit_txt, "; influence(res)"),
       rstudent = arr(inf$inf$rstudent), dffits = arr(inf$inf$dffits),
       cook_d = arr(inf$inf$cook.d), cov_r = arr(inf$inf$cov.r),
       tau2_del = arr(inf$inf$tau2.del), qe_del = arr(inf$inf$QE.del),
-      hat = arr(inf$inf$hat), weight = arr(inf$inf$weight), dfbetas = arr(inf$dfbs$intrcpt)
+      hat = arr(inf$inf$hat), weight = arr(inf$inf$weight),
+      is_infl = arr(inf$is.infl),
+      dfbetas = unname(lapply(inf$dfbs[seq_len(res$p)], arr))  # one array per coefficient
     )
     b <- blup(res)
     blup_ref[[length(blup_ref) + 1]] <- list(
-      id = d$name, dataset = d$dname, method = d$method, test = d$test,
+      id = d$name, dataset = d$dname, method = d$method, test = d$test, moderator = moderator,
       call = paste0(fit_txt, "; blup(res)"),
       pred = arr(b$pred), se = arr(b$se), pi_lb = arr(b$pi.lb), pi_ub = arr(b$pi.ub)
     )
@@ -274,10 +293,14 @@ for (tc in tf_cases) {
 
 ranktest_ref <- list()
 for (dn in names(pb_data)) {
-  rk <- ranktest(pb_data[[dn]]$yi, pb_data[[dn]]$vi)
+  # with ties R's cor.test warns and uses the normal approximation (recorded as exact = FALSE)
+  rk <- suppressWarnings(ranktest(pb_data[[dn]]$yi, pb_data[[dn]]$vi))
+  x <- pb_data[[dn]]
+  ystar <- (x$yi - weighted.mean(x$yi, 1 / x$vi)) / sqrt(x$vi - 1 / sum(1 / x$vi))
+  exact <- min(length(unique(ystar)), length(unique(x$vi))) == length(x$yi)
   ranktest_ref[[length(ranktest_ref) + 1]] <- list(
     id = dn, dataset = dn, call = sprintf("ranktest(yi, vi, data = %s)", dn),
-    tau = unname(rk$tau), pval = rk$pval
+    tau = unname(rk$tau), pval = rk$pval, exact = exact
   )
 }
 
