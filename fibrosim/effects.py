@@ -528,6 +528,33 @@ def smcc(
 _BINARY_NAMES = {"OR": "log odds ratio", "RR": "log risk ratio", "RD": "risk difference"}
 
 
+def _check_tables(a: ArrayLike, b: ArrayLike, c: ArrayLike, d: ArrayLike) -> dict[str, FloatArray]:
+    cells = broadcast(
+        a=check_integer("a", a, minimum=0),
+        b=check_integer("b", b, minimum=0),
+        c=check_integer("c", c, minimum=0),
+        d=check_integer("d", d, minimum=0),
+    )
+    for arm, (x, y) in (("treated arm (a + b)", ("a", "b")), ("control arm (c + d)", ("c", "d"))):
+        empty = cells[x] + cells[y] == 0
+        if np.any(empty):
+            idx = _first_bad(np.atleast_1d(empty))
+            raise ValueError(f"the {arm} has no participants{_where(idx)}; each arm needs >= 1.")
+    return cells
+
+
+def _corrected_tables(has_zero: BoolArray, add: float, to: str) -> BoolArray:
+    """Which tables receive ``add`` in every cell (metafor's ``to`` rules)."""
+    if add == 0.0 or to == "none":
+        return np.zeros_like(has_zero)
+    if to == "all":
+        return np.ones_like(has_zero)
+    if to == "only0" or has_zero.ndim == 0:
+        return has_zero.copy()
+    # if0all: every table of a meta-analysis (the last axis) when any of them has a zero
+    return np.broadcast_to(has_zero.any(axis=-1, keepdims=True), has_zero.shape).copy()
+
+
 def _binary(
     measure: str,
     a: ArrayLike,
@@ -541,24 +568,14 @@ def _binary(
 ) -> EffectSizes:
     check_choice("to", to, ("only0", "all", "if0all", "none"))
     drop00 = _check_bool("drop00", drop00)
-    if not isinstance(add, (int, float, np.integer, np.floating)) or not (
-        np.isfinite(add) and add >= 0
-    ):
+    if isinstance(add, bool) or not isinstance(add, (int, float, np.integer, np.floating)):
+        raise ValueError(f"`add` must be a finite number >= 0; got {add!r}.")
+    if not (np.isfinite(add) and add >= 0):
         raise ValueError(f"`add` must be a finite number >= 0; got {add!r}.")
     add = float(add)
-    cells = broadcast(
-        a=check_integer("a", a, minimum=0),
-        b=check_integer("b", b, minimum=0),
-        c=check_integer("c", c, minimum=0),
-        d=check_integer("d", d, minimum=0),
-    )
-    for arm, (x, y) in (("treated arm (a + b)", ("a", "b")), ("control arm (c + d)", ("c", "d"))):
-        empty = cells[x] + cells[y] == 0
-        if np.any(empty):
-            idx = _first_bad(np.atleast_1d(empty))
-            raise ValueError(f"the {arm} has no participants{_where(idx)}; each arm needs >= 1.")
-    rows: NDArray[np.intp] = np.arange(cells["a"].size).reshape(cells["a"].shape)
+    cells = _check_tables(a, b, c, d)
     dropped: BoolArray | None = None
+    kept_rows: NDArray[np.intp] | None = None
     if drop00:
         if cells["a"].ndim > 1:
             raise ValueError(
@@ -566,26 +583,18 @@ def _binary(
                 f"{cells['a'].shape}. For batches, keep drop00=False."
             )
         cells = {k: np.atleast_1d(v) for k, v in cells.items()}
-        rows = np.atleast_1d(rows)
         # metafor's definition: no events in either arm, or only events in both
         dropped = ((cells["a"] == 0) & (cells["c"] == 0)) | ((cells["b"] == 0) & (cells["d"] == 0))
-        keep = ~dropped
-        cells = {k: v[keep] for k, v in cells.items()}
-        rows = rows[keep]
+        kept_rows = np.flatnonzero(~dropped)
+        cells = {k: v[~dropped] for k, v in cells.items()}
+
+    def where(mask: BoolArray) -> tuple[str, tuple[int, ...]]:
+        # the index in the caller's input, also after drop00 removed tables
+        pos = _first_bad(np.atleast_1d(mask))
+        return (_where(pos) if kept_rows is None else _where((int(kept_rows[pos[0]]),))), pos
+
     ca, cb, cc, cd = cells["a"], cells["b"], cells["c"], cells["d"]
-    has_zero = (ca == 0) | (cb == 0) | (cc == 0) | (cd == 0)
-    if to == "all":
-        corrected = np.ones_like(has_zero)
-    elif to == "only0":
-        corrected = has_zero
-    elif to == "if0all":
-        # all tables of one meta-analysis (the last axis) when any of them has a zero
-        any_zero = has_zero.any(axis=-1, keepdims=True) if has_zero.ndim else has_zero
-        corrected = np.broadcast_to(any_zero, has_zero.shape).copy()
-    else:
-        corrected = np.zeros_like(has_zero)
-    if add == 0.0:
-        corrected = np.zeros_like(has_zero)
+    corrected = _corrected_tables((ca == 0) | (cb == 0) | (cc == 0) | (cd == 0), add, to)
     shift = np.where(corrected, add, 0.0)
     ca, cb, cc, cd = ca + shift, cb + shift, cc + shift, cd + shift
     n1, n2 = ca + cb, cc + cd
@@ -598,27 +607,25 @@ def _binary(
         elif measure == "RR":
             yi = np.log(p1) - np.log(p2)
             vi = 1.0 / ca - 1.0 / n1 + 1.0 / cc - 1.0 / n2
+        elif vtype == "UB":
+            yi = p1 - p2
+            vi = p1 * (1.0 - p1) / (n1 - 1.0) + p2 * (1.0 - p2) / (n2 - 1.0)
         else:
             yi = p1 - p2
-            if vtype == "UB":
-                vi = p1 * (1.0 - p1) / (n1 - 1.0) + p2 * (1.0 - p2) / (n2 - 1.0)
-            else:
-                vi = p1 * (1.0 - p1) / n1 + p2 * (1.0 - p2) / n2
+            vi = p1 * (1.0 - p1) / n1 + p2 * (1.0 - p2) / n2
     bad = ~(np.isfinite(yi) & np.isfinite(vi))
     if np.any(bad):
-        pos = _first_bad(np.atleast_1d(bad))
-        row = int(np.atleast_1d(rows)[pos])
+        at, pos = where(bad)
         shown = ", ".join(f"{k}={np.atleast_1d(cells[k])[pos]:g}" for k in "abcd")
         raise ValueError(
-            f"the {_BINARY_NAMES[measure]} is undefined for the table at row {row} ({shown}) "
-            f"with add={add:g}, to={to!r}: a zero cell is left uncorrected. Use the default "
+            f"the {_BINARY_NAMES[measure]} is undefined for the table{at} ({shown}) with "
+            f"add={add:g}, to={to!r}: a zero cell is left uncorrected. Use the default "
             "to='only0' with add > 0, or drop00=True for double-zero tables."
         )
     if np.any(vi == 0.0):
-        pos = _first_bad(np.atleast_1d(vi == 0.0))
-        row = int(np.atleast_1d(rows)[pos])
+        at, _ = where(vi == 0.0)
         warnings.warn(
-            f"the sampling variance is 0 for the table at row {row} (both risks are 0 or 1); "
+            f"the sampling variance is 0 for the table{at} (both risks are 0 or 1); "
             "inverse-variance weighting cannot use it.",
             DataWarning,
             stacklevel=3,

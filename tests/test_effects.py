@@ -262,7 +262,7 @@ def test_if0all_acts_per_meta_analysis_along_last_axis() -> None:
 
 
 def test_to_none_risk_difference_with_zero_variance_warns() -> None:
-    with pytest.warns(DataWarning, match=r"sampling variance is 0 for the table at row 0"):
+    with pytest.warns(DataWarning, match=r"sampling variance is 0 for the table at index 0 "):
         es = fe.risk_difference([0], [10], [0], [12], to="none")
     assert es.vi[0] == 0.0
 
@@ -559,17 +559,28 @@ def test_drop00_needs_1d() -> None:
 def test_uncorrected_zero_cell_raises_with_row_and_cells() -> None:
     with pytest.raises(
         ValueError,
-        match=r"log odds ratio is undefined for the table at row 1 \(a=0, b=10, c=2, d=8\) "
+        match=r"log odds ratio is undefined for the table at index 1 \(a=0, b=10, c=2, d=8\) "
         r"with add=0\.5, to='none'",
     ):
         fe.odds_ratio([3, 0], [7, 10], [2, 2], [8, 8], to="none")
-    with pytest.raises(ValueError, match=r"log risk ratio is undefined .* row 0 \(a=3, b=7, c=0"):
+    with pytest.raises(ValueError, match=r"log risk ratio is undefined .* index 0 \(a=3, b=7, c=0"):
         fe.risk_ratio(3, 7, 0, 10, add=0.0)
+
+
+def test_uncorrected_zero_cell_in_a_batch_names_the_nd_index() -> None:
+    a = np.array([[3, 4], [0, 5]])
+    with pytest.raises(ValueError, match=r"undefined for the table at index \(1, 0\) \(a=0, "):
+        fe.odds_ratio(a, 7, 2, 8, to="none")
+
+
+def test_add_must_not_be_bool() -> None:
+    with pytest.raises(ValueError, match=r"`add` must be a finite number >= 0; got True\."):
+        fe.odds_ratio(3, 7, 2, 8, add=True)
 
 
 def test_uncorrected_row_index_counts_dropped_rows() -> None:
     # row numbers refer to the input, also after drop00 removed tables
-    with pytest.raises(ValueError, match=r"undefined for the table at row 2 "):
+    with pytest.raises(ValueError, match=r"undefined for the table at index 2 "):
         fe.odds_ratio([0, 3, 0], [10, 7, 10], [0, 2, 2], [12, 8, 8], to="none", drop00=True)
 
 
