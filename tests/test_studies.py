@@ -396,3 +396,18 @@ def test_hidden_folders_are_not_searched(monkeypatch: pytest.MonkeyPatch, tmp_pa
     shutil.copy(BAD / "good_arms.csv", tmp_path / "good_arms.csv")
     monkeypatch.setenv("FIBROSIM_STUDIES", str(tmp_path))
     assert fs.studies.list_datasets() == ["good_arms"]
+
+
+def test_packaged_copy_is_used_outside_a_checkout(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # an installed wheel: site-packages/fibrosim/_studies, and no pyproject.toml beside the package
+    package = tmp_path / "site-packages" / "fibrosim"
+    (package / "_studies").mkdir(parents=True)
+    (tmp_path / "site-packages" / "studies").mkdir()  # an unrelated folder must not be taken
+    monkeypatch.delenv("FIBROSIM_STUDIES", raising=False)
+    monkeypatch.setattr(fs.studies, "__file__", str(package / "studies.py"))
+    assert fs.studies.studies_dir() == package / "_studies"
+    (package / "_studies").rmdir()
+    with pytest.raises(StudyDataError, match=r"no studies folder: set FIBROSIM_STUDIES"):
+        fs.studies.studies_dir()
