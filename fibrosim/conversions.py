@@ -427,6 +427,11 @@ def d_from_t(t: ArrayLike, n1: ArrayLike, n2: ArrayLike, *, vtype: str = "LS") -
     EffectSizes
         ``measure="SMD"``.
 
+    References
+    ----------
+    Borenstein M, Hedges LV, Higgins JPT, Rothstein HR. Introduction to Meta-Analysis.
+    Wiley, 2009, chapter 4 (effect sizes based on means).
+
     Examples
     --------
     >>> round(float(d_from_t(2.5, 20, 22).yi), 6)

@@ -8,10 +8,11 @@ difference is group 1 minus group 2, every ratio group 1 over group 2.
 
 Two-group means: :func:`md`, :func:`smd` (Hedges' g), :func:`rom`.  Pre-post (one group):
 :func:`smcr`, :func:`smcc`.  2x2 tables: :func:`odds_ratio`, :func:`risk_ratio`,
-:func:`risk_difference`.  Correlations: :func:`zcor`.  Test statistics to Hedges' g:
-:func:`d_from_t`, :func:`d_from_f`, :func:`d_from_p`.  Conversions of reported summaries
-(re-exported from :mod:`fibrosim.conversions`): :func:`se_from_ci`, :func:`sd_from_se`,
-:func:`mean_sd_from_median`, :func:`change_sd`.
+:func:`risk_difference`.  Correlations: :func:`zcor`.  Re-exported from
+:mod:`fibrosim.conversions`: Hedges' g from test statistics (:func:`d_from_t`,
+:func:`d_from_f`, :func:`d_from_p`), 2x2 cells from events (:func:`table_from_events`), and
+conversions of reported summaries (:func:`se_from_ci`, :func:`sd_from_se`,
+:func:`mean_sd_from_median`, :func:`change_sd`).
 """
 
 from __future__ import annotations
