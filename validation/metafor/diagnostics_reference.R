@@ -222,7 +222,7 @@ for (d in diag_cases) {
       tau2_del = arr(inf$inf$tau2.del), qe_del = arr(inf$inf$QE.del),
       hat = arr(inf$inf$hat), weight = arr(inf$inf$weight),
       is_infl = arr(inf$is.infl),
-      dfbetas = unname(lapply(inf$dfbs[seq_len(res$p)], arr))  # one array per coefficient
+      dfbetas = unname(lapply(unclass(inf$dfbs)[seq_len(res$p)], arr))  # one array per coefficient
     )
     b <- blup(res)
     blup_ref[[length(blup_ref) + 1]] <- list(
@@ -254,7 +254,7 @@ for (dn in names(pb_data)) {
           limit = if (is.null(rt$est)) NA else rt$est,
           limit_ci_lb = if (is.null(rt$ci.lb)) NA else rt$ci.lb,
           limit_ci_ub = if (is.null(rt$ci.ub)) NA else rt$ci.ub,
-          slope = rt$fit$coefficients[2]
+          slope = unname(coef(rt$fit)[2])
         )
       }
     }
