@@ -1,0 +1,326 @@
+"""Batched one-dimensional posterior marginals: the shared summary logic and normal mixtures.
+
+The exact posterior of the normal-normal model (:mod:`fibrosim.meta.bayes`) gives μ, a new
+study's effect θ_new and each study's shrunken effect θᵢ as normal mixtures over quadrature
+nodes in τ: p(μ | y) = Σ_n W_n N(μ | m_n, s_n²) with W_n = quadrature weight × p(τ_n | y).  This
+module holds those mixtures (batched over meta-analyses: every array has leading batch axes and
+the node axis last) and the summaries every marginal shares (median, quantile-based intervals,
+shortest intervals).
+
+Shapes: a marginal with batch shape ``S`` evaluated at ``x`` of shape ``Q`` returns ``S + Q``
+(every meta-analysis at every point).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Literal
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+from scipy import special
+
+from fibrosim._checks import check_choice, check_in_interval, check_level
+from fibrosim.warnings import ConvergenceWarning
+
+__all__ = ["Marginal", "NormalMixtureMarginal", "solve_increasing"]
+
+FloatArray = NDArray[np.float64]
+_LOG_SQRT_2PI = 0.5 * math.log(2 * math.pi)
+
+
+def solve_increasing(
+    fun: Callable[[FloatArray, NDArray[np.bool_]], FloatArray],
+    deriv: Callable[[FloatArray, NDArray[np.bool_]], FloatArray],
+    lo: FloatArray,
+    hi: FloatArray,
+    x0: FloatArray,
+    *,
+    xtol: FloatArray,
+    maxiter: int = 200,
+) -> FloatArray:
+    """Root of an increasing function by Newton steps kept inside a shrinking bracket.
+
+    ``fun(x, active)`` and ``deriv(x, active)`` are evaluated only on the unconverged entries
+    (``active`` selects them from the full flat arrays).  A Newton step that leaves the bracket
+    is replaced by bisection, so the iteration always converges; it stops when the step is
+    below ``xtol``.
+    """
+    x = np.clip(np.asarray(x0, dtype=np.float64).copy(), lo, hi)
+    lo = np.asarray(lo, dtype=np.float64).copy()
+    hi = np.asarray(hi, dtype=np.float64).copy()
+    xtol = np.broadcast_to(np.asarray(xtol, dtype=np.float64), x.shape)
+    active = np.ones(x.shape, dtype=bool)
+    for _ in range(maxiter):
+        idx = np.flatnonzero(active)
+        if idx.size == 0:
+            return x
+        xa = x[idx]
+        f = fun(xa, idx)
+        lo_a = np.where(f < 0, xa, lo[idx])
+        hi_a = np.where(f > 0, xa, hi[idx])
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            step = f / deriv(xa, idx)
+            xn = xa - step
+        # a Newton step below the tolerance means convergence, even if rounding puts it on
+        # the bracket's edge; otherwise a step leaving the bracket is replaced by bisection
+        small = np.isfinite(step) & (np.abs(step) <= xtol[idx])
+        bad = ~small & (~np.isfinite(xn) | (xn <= lo_a) | (xn >= hi_a))
+        mid = np.where(np.isfinite(lo_a) & np.isfinite(hi_a), 0.5 * (lo_a + hi_a), xa)
+        xn = np.where(bad, mid, xn)
+        done = (f == 0) | small | (hi_a - lo_a <= xtol[idx])
+        x[idx] = np.where(f == 0, xa, np.where(small, np.clip(xn, lo_a, hi_a), xn))
+        lo[idx], hi[idx] = lo_a, hi_a
+        active[idx[done]] = False
+    raise RuntimeError(  # pragma: no cover - the bisection fallback converges in < 200 steps
+        "root search did not converge in 200 bracketed Newton steps."
+    )
+
+
+class Marginal:
+    """A batch of one-dimensional posterior marginals.
+
+    Subclasses supply ``_cdf``, ``_logpdf`` (flat batch ``(B,)`` × points ``(B, Q)``),
+    ``_quantile`` and the moments; this class turns them into the public methods with the
+    ``batch_shape + x.shape`` convention and adds intervals.
+    """
+
+    batch_shape: tuple[int, ...]
+    lower_bound: float = -math.inf  # support's lower end (0 for τ)
+
+    # -- to implement ---------------------------------------------------------------------
+    def _cdf(self, x: FloatArray) -> FloatArray:
+        raise NotImplementedError
+
+    def _logpdf(self, x: FloatArray) -> FloatArray:
+        raise NotImplementedError
+
+    def _quantile(self, q: FloatArray) -> FloatArray:
+        raise NotImplementedError
+
+    def _moments(self) -> tuple[FloatArray, FloatArray]:
+        raise NotImplementedError
+
+    # -- helpers --------------------------------------------------------------------------
+    @property
+    def _size(self) -> int:
+        return math.prod(self.batch_shape)
+
+    def _outer(self, values: ArrayLike, name: str) -> tuple[FloatArray, tuple[int, ...]]:
+        arr = np.asarray(values, dtype=np.float64)
+        if np.any(np.isnan(arr)):
+            raise ValueError(f"`{name}` must not be NaN; got {values!r}.")
+        flat = np.broadcast_to(arr.reshape(1, -1), (self._size, arr.size))
+        return np.ascontiguousarray(flat), self.batch_shape + arr.shape
+
+    # -- public ---------------------------------------------------------------------------
+    @property
+    def mean(self) -> FloatArray:
+        """Posterior mean (``inf`` or NaN where it does not exist; see the result's notes)."""
+        return self._moments()[0].reshape(self.batch_shape)
+
+    @property
+    def sd(self) -> FloatArray:
+        """Posterior standard deviation (``inf`` where the variance does not exist)."""
+        return self._moments()[1].reshape(self.batch_shape)
+
+    @property
+    def median(self) -> FloatArray:
+        """Posterior median."""
+        return self.quantile(0.5)
+
+    def cdf(self, x: ArrayLike) -> FloatArray:
+        """P(parameter ≤ x), shape ``batch_shape + shape(x)``."""
+        flat, shape = self._outer(x, "x")
+        return self._cdf(flat).reshape(shape)
+
+    def sf(self, x: ArrayLike) -> FloatArray:
+        """P(parameter > x), computed without cancellation in the upper tail."""
+        flat, shape = self._outer(x, "x")
+        return self._sf(flat).reshape(shape)
+
+    def _sf(self, x: FloatArray) -> FloatArray:
+        return 1.0 - self._cdf(x)
+
+    def pdf(self, x: ArrayLike) -> FloatArray:
+        """Posterior density, shape ``batch_shape + shape(x)``."""
+        flat, shape = self._outer(x, "x")
+        return np.exp(self._logpdf(flat)).reshape(shape)
+
+    def logpdf(self, x: ArrayLike) -> FloatArray:
+        """Log posterior density."""
+        flat, shape = self._outer(x, "x")
+        return self._logpdf(flat).reshape(shape)
+
+    def quantile(self, q: ArrayLike) -> FloatArray:
+        """The value with P(parameter ≤ value) = q, for q in (0, 1)."""
+        qq = check_in_interval("q", q, 0.0, 1.0, closed="neither")
+        flat, shape = self._outer(qq, "q")
+        return self._quantile(flat).reshape(shape)
+
+    def interval(
+        self, prob: float = 0.95, kind: Literal["central", "shortest"] = "central"
+    ) -> FloatArray:
+        """Credible interval with probability ``prob``; shape ``batch_shape + (2,)``.
+
+        ``kind="central"`` cuts (1 - prob)/2 from each tail.  ``kind="shortest"`` is the
+        shortest interval (the highest-density interval for a unimodal density): it minimises
+        Q(a + prob) - Q(a) over the lower tail probability a in [0, 1 - prob], whose optimum has
+        equal densities at both ends or a = 0 when the density is largest at the lower bound
+        (τ with its mode at 0), as in bayesmeta.
+        """
+        level = check_level("prob", prob)
+        check_choice("kind", kind, ("central", "shortest"))
+        if kind == "central":
+            return self.quantile([(1 - level) / 2, (1 + level) / 2])
+        return self._shortest(level).reshape(self.batch_shape + (2,))
+
+    def _shortest(self, level: float) -> FloatArray:
+        size = self._size
+
+        def ends(a: FloatArray) -> tuple[FloatArray, FloatArray]:
+            both = self._quantile(np.stack([a, a + level], axis=-1))
+            return both[:, 0], both[:, 1]
+
+        def h(a: FloatArray) -> FloatArray:
+            left, right = ends(a)
+            pts = np.stack([left, right], axis=-1)
+            lp = self._logpdf(pts)
+            return lp[:, 0] - lp[:, 1]
+
+        # the optimum has log f(left) = log f(right); h increases with a for a unimodal density
+        tiny = 1e-12
+        lo = np.full(size, tiny)
+        hi = np.full(size, 1.0 - level - tiny)
+        h_lo = h(lo)
+        at_bound = h_lo >= 0  # density largest at the lower end: interval starts at the bound
+        a = np.where(at_bound, 0.0, 0.5 * (lo + hi))
+        active = ~at_bound
+        f_lo = h_lo.copy()
+        f_hi = h(hi)
+        active &= f_hi > 0
+        side = np.zeros(size)
+        for _ in range(200):
+            idx = np.flatnonzero(active)
+            if idx.size == 0:
+                break
+            lo_i, hi_i, flo, fhi = lo[idx], hi[idx], f_lo[idx], f_hi[idx]
+            # Illinois regula falsi, bisection when an end value is not finite
+            with np.errstate(invalid="ignore", divide="ignore"):
+                cand = hi_i - fhi * (hi_i - lo_i) / (fhi - flo)
+            ok = np.isfinite(cand) & (cand > lo_i) & (cand < hi_i)
+            cand = np.where(ok, cand, 0.5 * (lo_i + hi_i))
+            trial = np.where(at_bound, tiny, a)
+            trial[idx] = cand
+            fc = h(trial)[idx]
+            right = fc > 0
+            hi[idx] = np.where(right, cand, hi_i)
+            f_hi[idx] = np.where(right, fc, np.where(side[idx] == -1, fhi / 2, fhi))
+            lo[idx] = np.where(right, lo_i, cand)
+            f_lo[idx] = np.where(right, np.where(side[idx] == 1, flo / 2, flo), fc)
+            side[idx] = np.where(right, 1, -1)
+            a[idx] = cand
+            done = (hi[idx] - lo[idx] <= 1e-14) | (fc == 0) | (np.abs(fc) < 1e-12)
+            active[idx[done]] = False
+        else:  # pragma: no cover - guarded by the bracket
+            import warnings
+
+            warnings.warn(
+                "shortest interval: lower-tail probability not converged in 200 steps",
+                ConvergenceWarning,
+                stacklevel=3,
+            )
+        left, right = ends(np.where(at_bound, tiny, a))
+        left = np.where(at_bound, self.lower_bound, left)
+        right = np.where(at_bound, self._quantile(np.full((size, 1), level))[:, 0], right)
+        return np.stack([left, right], axis=-1)
+
+
+class NormalMixtureMarginal(Marginal):
+    """Batch of normal mixtures Σ_n W_n N(m_n, s_n²) over quadrature nodes in τ.
+
+    Parameters
+    ----------
+    weights, means, sds : ndarray
+        Shape ``batch_shape + (n_nodes,)``; weights sum to one over the last axis.
+    moments : tuple of ndarray, optional
+        Mean and sd to report instead of the mixture's (used where a moment does not exist:
+        ``inf`` / NaN), each of shape ``batch_shape``.
+    """
+
+    def __init__(
+        self,
+        weights: FloatArray,
+        means: FloatArray,
+        sds: FloatArray,
+        *,
+        exists: tuple[NDArray[np.bool_], NDArray[np.bool_]] | None = None,
+    ) -> None:
+        self.batch_shape = weights.shape[:-1]
+        n = weights.shape[-1]
+        self._w = weights.reshape(-1, n)
+        self._m = means.reshape(-1, n)
+        self._s = sds.reshape(-1, n)
+        self._exists = None if exists is None else (exists[0].ravel(), exists[1].ravel())
+        self._cache: dict[str, tuple[FloatArray, FloatArray]] = {}
+
+    def _moments(self) -> tuple[FloatArray, FloatArray]:
+        if "m" not in self._cache:
+            mean = np.sum(self._w * self._m, axis=-1)
+            var = np.sum(self._w * ((self._m - mean[:, None]) ** 2 + self._s**2), axis=-1)
+            sd = np.sqrt(var)
+            if self._exists is not None:
+                mean = np.where(self._exists[0], mean, np.nan)
+                sd = np.where(self._exists[1], sd, np.inf)
+            self._cache["m"] = (mean, sd)
+        return self._cache["m"]
+
+    def _z(self, x: FloatArray) -> FloatArray:
+        return (x[:, :, None] - self._m[:, None, :]) / self._s[:, None, :]
+
+    def _cdf(self, x: FloatArray) -> FloatArray:
+        return np.einsum("bqn,bn->bq", special.ndtr(self._z(x)), self._w)
+
+    def _sf(self, x: FloatArray) -> FloatArray:
+        return np.einsum("bqn,bn->bq", special.ndtr(-self._z(x)), self._w)
+
+    def _logpdf(self, x: FloatArray) -> FloatArray:
+        z = self._z(x)
+        with np.errstate(divide="ignore"):
+            logw = np.log(self._w) - np.log(self._s) - _LOG_SQRT_2PI
+        return np.asarray(special.logsumexp(logw[:, None, :] - 0.5 * z * z, axis=-1))
+
+    def _quantile(self, q: FloatArray) -> FloatArray:
+        # the mixture quantile lies between the smallest and largest component quantiles
+        zq = special.ndtri(q)
+        live = self._w > 0
+        comp = self._m[:, None, :] + self._s[:, None, :] * zq[:, :, None]
+        lo = np.min(np.where(live[:, None, :], comp, np.inf), axis=-1)
+        hi = np.max(np.where(live[:, None, :], comp, -np.inf), axis=-1)
+        mean = np.sum(self._w * self._m, axis=-1)
+        sd = np.sqrt(np.sum(self._w * ((self._m - mean[:, None]) ** 2 + self._s**2), axis=-1))
+        x0 = mean[:, None] + sd[:, None] * zq
+        rows = np.repeat(np.arange(q.shape[0]), q.shape[1])
+        target = q.ravel()
+        scale = np.repeat(sd, q.shape[1])
+
+        def fun(x: FloatArray, idx: NDArray[np.intp]) -> FloatArray:
+            r = rows[idx]
+            z = (x[:, None] - self._m[r]) / self._s[r]
+            # work with the smaller tail so that extreme quantiles keep their relative accuracy
+            upper = target[idx] > 0.5
+            p = np.where(upper[:, None], special.ndtr(-z), special.ndtr(z))
+            tail = np.sum(self._w[r] * p, axis=-1)
+            return np.where(upper, (1 - target[idx]) - tail, tail - target[idx])
+
+        def deriv(x: FloatArray, idx: NDArray[np.intp]) -> FloatArray:
+            r = rows[idx]
+            z = (x[:, None] - self._m[r]) / self._s[r]
+            dens = np.exp(-0.5 * z * z - _LOG_SQRT_2PI) / self._s[r]
+            return np.sum(self._w[r] * dens, axis=-1)
+
+        out = solve_increasing(
+            fun, deriv, lo.ravel(), hi.ravel(), x0.ravel(), xtol=1e-14 * (1 + scale)
+        )
+        return out.reshape(q.shape)

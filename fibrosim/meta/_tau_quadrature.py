@@ -1,0 +1,563 @@
+"""Adaptive quadrature of the marginal posterior of τ, shared by a batch of meta-analyses.
+
+The integrand is g(x) = log[τ · p(τ) · m(y | τ)] on x = log τ (the τ Jacobian included), where
+m(y | τ) is the closed-form likelihood with μ integrated out.  Each meta-analysis gets a window
+[x_l, x_r] found by a coarse scan (g, and g + 2x when E[τ²] exists, fall 50 log units below
+their maxima outside it) and mapped to t in [0, 1]; Gauss-Kronrod (7, 15) panels on t are split
+until |K15 - G7| < 1e-11 × total on every panel for every meta-analysis, so one set of nodes
+serves the batch.  Below τ_lo = exp(x_l) the mass m(y | 0) · P(τ < τ_lo) is added in closed form.
+
+References
+----------
+Röver C. J Stat Softw 2020;93(6):1-51, Sec. 2 (m(y | τ), conditional moments of μ).
+Piessens R et al. QUADPACK. Springer 1983 (qk15 nodes and weights).
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+from scipy import special
+
+from fibrosim.meta._mixture import solve_increasing
+from fibrosim.meta.priors import Jeffreys, MuPrior, Normal, TauPrior, Uniform
+from fibrosim.warnings import ConvergenceWarning, FragileEstimateWarning
+
+__all__ = ["TauGrid", "build_tau_grid", "conditional_moments"]
+
+FloatArray = NDArray[np.float64]
+
+# QUADPACK qk15: Kronrod abscissae (positive half, last is 0) and weights, Gauss-7 weights
+_XGK = np.array([
+    0.991455371120812639206854697526329, 0.949107912342758524526189684047851,
+    0.864864423359769072789712788640926, 0.741531185599394439863864773280788,
+    0.586087235467691130294144845693013, 0.405845151377397166906606412076961,
+    0.207784955007898467600689403773245, 0.0,
+])  # fmt: skip
+_WGK = np.array([
+    0.022935322010529224963732008058970, 0.063092092629978553290700663189204,
+    0.104790010322250183839876322541518, 0.140653259715525918745189590510238,
+    0.169004726639267902826583426598550, 0.190350578064785409913256402421014,
+    0.204432940075298892414161999234649, 0.209482141084727828012999174891714,
+])  # fmt: skip
+_WG = np.array([
+    0.129484966168869693270611432679082, 0.279705391489276667901467771423780,
+    0.381830050505118944950369775488975, 0.417959183673469387755102040816327,
+])  # fmt: skip
+_NODES = np.concatenate([-_XGK[:-1], _XGK[::-1]])  # 15 nodes, ascending
+_WK = np.concatenate([_WGK[:-1], _WGK[::-1]])
+_GAUSS_IDX = np.array([1, 3, 5, 7, 9, 11, 13])  # the Gauss-7 nodes among the 15
+_WG7 = np.concatenate([_WG[:-1], _WG[::-1]])
+_GL_X, _GL_W = np.polynomial.legendre.leggauss(20)  # partial panels (CDF at a point)
+
+_DROP = 50.0  # log units below the maximum at which the integrand is negligible (e^-50)
+_PANEL_TOL = 1e-11  # |K15 - G7| per panel, relative to the total
+_MAX_PANELS = 4000
+_SCAN = 49  # coarse scan points per window
+_CHUNK = 2_000_000  # elements of (rows, nodes, studies) temporaries
+
+
+@dataclass(slots=True)
+class _Data:
+    y0: FloatArray  # (B, K) NaN -> 0
+    v1: FloatArray  # (B, K) NaN -> 1
+    mask: FloatArray  # (B, K) 1 valid, 0 padding
+    vi: FloatArray  # (B, K) with NaN
+    k: FloatArray  # (B,)
+    m0: float
+    prec0: float  # 1 / sd0² (0 for a flat μ prior)
+    log_var0: float
+    centre: FloatArray  # (B,) mean of the valid y
+    moments: FloatArray  # (B, K, 3): mask, mask·(y - centre), mask·(y - centre)²
+
+
+def _loglik(d: _Data, tau2: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """log m(y | τ), E[μ | τ, y], Var[μ | τ, y] for τ² of shape (B, n), chunked over rows.
+
+    Uses the weighted sums S0 = Σw, S1 = Σw·y, S2 = Σw·y² of y centred at its mean (so that
+    Q = S2 - S1²/S0 loses no digits to a common offset), plus the prior as a pseudo-study.
+    """
+    b, n = tau2.shape
+    kk = d.y0.shape[1]
+    ll = np.empty((b, n))
+    mean = np.empty((b, n))
+    var = np.empty((b, n))
+    step = max(1, _CHUNK // max(1, n * kk))
+    k_eff = d.k + (1.0 if d.prec0 > 0 else 0.0)
+    const = (k_eff - 1) * math.log(2 * math.pi) + (d.log_var0 if d.prec0 > 0 else 0.0)
+    m0c = d.m0 - d.centre
+    for lo in range(0, b, step):
+        sl = slice(lo, lo + step)
+        big_v = d.v1[sl, None, :] + tau2[sl, :, None]
+        w = 1.0 / big_v
+        sums = np.matmul(w, d.moments[sl])  # (rows, n, 3): S0, S1, S2 over valid studies
+        s0 = sums[..., 0] + d.prec0
+        mc = m0c[sl, None]
+        s1 = sums[..., 1] + d.prec0 * mc
+        s2 = sums[..., 2] + d.prec0 * mc * mc
+        mhat = s1 / s0
+        q = np.maximum(s2 - s1 * mhat, 0.0)
+        np.log(big_v, out=big_v)
+        logdet = np.matmul(big_v, d.mask[sl, :, None])[..., 0]
+        ll[sl] = -0.5 * (const[sl, None] + logdet + q + np.log(s0))
+        mean[sl] = mhat + d.centre[sl, None]
+        var[sl] = 1.0 / s0
+    return ll, mean, var
+
+
+def _log_prior(prior: TauPrior, tau: FloatArray, d: _Data) -> FloatArray:
+    if isinstance(prior, Jeffreys):
+        with np.errstate(divide="ignore"):
+            return Jeffreys.logpdf_given(tau, d.vi)
+    with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+        return prior.logpdf(tau)
+
+
+def _mass_below(prior: TauPrior, tau: FloatArray, d: _Data) -> FloatArray:
+    """∫_0^τ p(t) dt per row (τ of shape (B, n)); exact or O(τ²) for the improper priors."""
+    if isinstance(prior, Jeffreys):
+        s = np.sqrt(np.nansum(d.vi**-2.0, axis=-1))
+        return 0.5 * tau**2 * s[:, None]
+    return prior._mass_below(tau)
+
+
+def _inverse_mass_below(
+    prior: TauPrior, mass: FloatArray, d: _Data, rows: NDArray[np.intp]
+) -> FloatArray:
+    if isinstance(prior, Jeffreys):
+        s = np.sqrt(np.nansum(d.vi**-2.0, axis=-1))[rows]
+        return np.sqrt(2.0 * mass / s)
+    if isinstance(prior, Uniform) and not prior.proper:
+        return prior.low + mass
+    return prior.quantile(np.clip(mass, 0.0, 1.0))
+
+
+@dataclass(slots=True)
+class TauGrid:
+    """Quadrature representation of p(τ | y) for B meta-analyses (flat batch)."""
+
+    data: _Data
+    prior: TauPrior
+    mu_prior: MuPrior
+    edges: FloatArray  # (P + 1,) panel edges on t in [0, 1]
+    x_lo: FloatArray  # (B,)
+    length: FloatArray  # (B,) x_r - x_l
+    ref: FloatArray  # (B,) log scale of the integrand (its maximum on the scan)
+    panel_mass: FloatArray  # (B, P) in units of exp(ref)
+    lower_mass: FloatArray  # (B,) mass below tau_lo, same units
+    total: FloatArray  # (B,) lower + sum of panels
+    tau_nodes: FloatArray  # (B, 1 + 15P): τ = 0 first (the lower piece), then the nodes
+    weights: FloatArray  # (B, 1 + 15P), normalised
+    cond_mean: FloatArray  # (B, 1 + 15P) E[μ | τ, y]
+    cond_sd: FloatArray  # (B, 1 + 15P) sd[μ | τ, y]
+    log_lik_at_zero: FloatArray  # (B,) log m(y | τ = 0)
+
+    @property
+    def size(self) -> int:
+        """Number of meta-analyses."""
+        return int(self.x_lo.shape[0])
+
+    @property
+    def yi(self) -> FloatArray:
+        """Effects (B, K), NaN-padded."""
+        return np.where(self.data.mask > 0, self.data.y0, np.nan)
+
+    @property
+    def vi(self) -> FloatArray:
+        """Variances (B, K), NaN-padded."""
+        return self.data.vi
+
+    @property
+    def log_evidence(self) -> FloatArray:
+        """log ∫ p(τ) m(y | τ) dτ."""
+        return np.asarray(self.ref + np.log(self.total))
+
+    # -- integrand -------------------------------------------------------------------------
+    def _g(self, x: FloatArray, rows: NDArray[np.intp] | None = None) -> FloatArray:
+        d = self.data if rows is None else _subset(self.data, rows)
+        return _log_integrand(self.prior, d, x)
+
+    def moment_exists(self, order: int) -> NDArray[np.bool_]:
+        """Whether E[τ^order | y] is finite (from the tails of prior and likelihood)."""
+        return _moment_exists(self.prior, self.mu_prior, self.data.k, order)
+
+    # -- distribution functions -------------------------------------------------------------
+    def logpdf(self, tau: FloatArray) -> FloatArray:
+        """log p(τ | y) for τ of shape (B, Q)."""
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ll, _, _ = _loglik(self.data, tau**2)
+            lp = _log_prior(self.prior, tau, self.data)
+        out = lp + ll - self.log_evidence[:, None]
+        return np.where(tau < 0, -np.inf, out)
+
+    def _partial(
+        self, t: FloatArray, panel: NDArray[np.intp], rows: NDArray[np.intp]
+    ) -> FloatArray:
+        """∫ from the panel's left edge to t (flat arrays), in units of exp(ref)."""
+        a = self.edges[panel]
+        half = 0.5 * (t - a)
+        nodes = a[:, None] + half[:, None] * (1.0 + _GL_X[None, :])
+        x = self.x_lo[rows, None] + nodes * self.length[rows, None]
+        g = _log_integrand(self.prior, _subset(self.data, rows), x)
+        f = np.exp(g - self.ref[rows, None])
+        return half * self.length[rows] * (f @ _GL_W)
+
+    def _locate(self, tau: FloatArray) -> tuple[FloatArray, NDArray[np.intp], NDArray[np.intp]]:
+        b, q = tau.shape
+        rows = np.repeat(np.arange(b), q)
+        with np.errstate(divide="ignore"):
+            t = (np.log(tau.ravel()) - self.x_lo[rows]) / self.length[rows]
+        panel = np.clip(np.searchsorted(self.edges, t, side="right") - 1, 0, len(self.edges) - 2)
+        return t, panel, rows
+
+    def cdf(self, tau: FloatArray, *, upper: bool = False) -> FloatArray:
+        """P(τ ≤ value) (or P(τ > value) with ``upper``) for τ of shape (B, Q)."""
+        t, panel, rows = self._locate(tau)
+        cum = np.concatenate(
+            [
+                self.lower_mass[:, None],
+                self.lower_mass[:, None] + np.cumsum(self.panel_mass, axis=1),
+            ],
+            axis=1,
+        )
+        out = np.empty(t.shape)
+        inside = (t > 0) & (t < 1)
+        below = ~inside & (t <= 0)
+        above = ~inside & ~below
+        if np.any(inside):
+            r, p = rows[inside], panel[inside]
+            part = self._partial(t[inside], p, r)
+            if upper:
+                out[inside] = (self.total[r] - cum[r, p] - part) / self.total[r]
+            else:
+                out[inside] = (cum[r, p] + part) / self.total[r]
+        if np.any(below):
+            r = rows[below]
+            tb = tau.ravel()[below]
+            scale = np.exp(self.log_lik_at_zero[r] - self.ref[r]) / self.total[r]
+            lowcdf = np.where(
+                tb <= 0,
+                0.0,
+                _mass_below(self.prior, np.maximum(tb, 0)[:, None], _subset(self.data, r))[:, 0]
+                * scale,
+            )
+            lowcdf = np.minimum(lowcdf, self.lower_mass[r] / self.total[r])
+            out[below] = 1.0 - lowcdf if upper else lowcdf
+        out[above] = 0.0 if upper else 1.0
+        return out.reshape(tau.shape)
+
+    def quantile(self, q: FloatArray) -> FloatArray:
+        """τ quantiles for probabilities q of shape (B, Q), each in (0, 1)."""
+        b, nq = q.shape
+        rows = np.repeat(np.arange(b), nq)
+        target = q.ravel() * self.total[rows]  # in units of exp(ref)
+        cum = np.concatenate(
+            [
+                self.lower_mass[:, None],
+                self.lower_mass[:, None] + np.cumsum(self.panel_mass, axis=1),
+            ],
+            axis=1,
+        )
+        out = np.empty(target.shape)
+        low = target <= self.lower_mass[rows]
+        if np.any(low):
+            r = rows[low]
+            mass = target[low] / np.exp(self.log_lik_at_zero[r] - self.ref[r])
+            out[low] = _inverse_mass_below(self.prior, mass, self.data, r)
+        hi_idx = np.flatnonzero(~low)
+        if hi_idx.size:
+            r = rows[hi_idx]
+            c = cum[r]
+            panel = np.clip(
+                np.sum(c[:, 1:] < target[hi_idx, None], axis=1), 0, self.panel_mass.shape[1] - 1
+            )
+            base = c[np.arange(r.size), panel]
+            need = target[hi_idx] - base
+            a, e = self.edges[panel], self.edges[panel + 1]
+            pm = self.panel_mass[r, panel]
+            t0 = a + (e - a) * np.clip(need / np.where(pm > 0, pm, 1.0), 0.0, 1.0)
+
+            def fun(t: FloatArray, idx: NDArray[np.intp]) -> FloatArray:
+                return self._partial(t, panel[idx], r[idx]) - need[idx]
+
+            def deriv(t: FloatArray, idx: NDArray[np.intp]) -> FloatArray:
+                x = self.x_lo[r[idx]] + t * self.length[r[idx]]
+                g = _log_integrand(self.prior, _subset(self.data, r[idx]), x[:, None])[:, 0]
+                return np.exp(g - self.ref[r[idx]]) * self.length[r[idx]]
+
+            t = solve_increasing(fun, deriv, a.copy(), e.copy(), t0, xtol=np.full(t0.shape, 1e-15))
+            out[hi_idx] = np.exp(self.x_lo[r] + t * self.length[r])
+        return out.reshape(q.shape)
+
+    def tau_moments(self) -> tuple[FloatArray, FloatArray]:
+        """Posterior mean and sd of τ (inf where they do not exist)."""
+        mean = np.sum(self.weights * self.tau_nodes, axis=1)
+        var = np.sum(self.weights * (self.tau_nodes - mean[:, None]) ** 2, axis=1)
+        mean = np.where(self.moment_exists(1), mean, np.inf)
+        sd = np.where(self.moment_exists(2), np.sqrt(var), np.inf)
+        return mean, sd
+
+    def mode(self) -> FloatArray:
+        """Posterior mode of τ: best node refined by golden-section search on log density."""
+        lw = np.log(np.maximum(self.weights[:, 1:], 1e-300))
+        # density on τ is the x-integrand divided by τ; weights carry the Kronrod factors, so
+        # compare the exact log density at the nodes instead
+        tau = self.tau_nodes[:, 1:]
+        lp = self.logpdf(tau)
+        del lw
+        best = np.argmax(lp, axis=1)
+        n = tau.shape[1]
+        lo = tau[np.arange(self.size), np.maximum(best - 1, 0)]
+        hi = tau[np.arange(self.size), np.minimum(best + 1, n - 1)]
+        lo = np.where(best == 0, 0.0, lo)
+        ratio = (math.sqrt(5) - 1) / 2
+        for _ in range(100):
+            c = hi - ratio * (hi - lo)
+            e = lo + ratio * (hi - lo)
+            fc = self.logpdf(c[:, None])[:, 0]
+            fe = self.logpdf(e[:, None])[:, 0]
+            left = fc >= fe
+            hi = np.where(left, e, hi)
+            lo = np.where(left, lo, c)
+        mode = 0.5 * (lo + hi)
+        at_zero = self.logpdf(np.zeros((self.size, 1)))[:, 0] >= self.logpdf(mode[:, None])[:, 0]
+        return np.where(at_zero, 0.0, mode)
+
+
+def _make_data(y: FloatArray, v: FloatArray, mu_prior: MuPrior) -> _Data:
+    mask = (~np.isnan(y)).astype(np.float64)
+    k = mask.sum(axis=1)
+    y0 = np.nan_to_num(y)
+    centre = y0.sum(axis=1) / np.maximum(k, 1)
+    yc = (y0 - centre[:, None]) * mask
+    moments = np.stack([mask, yc, yc * yc], axis=-1)
+    if isinstance(mu_prior, Normal):
+        m0, prec0, lv0 = mu_prior.mean, mu_prior.sd**-2.0, 2.0 * math.log(mu_prior.sd)
+    else:
+        m0, prec0, lv0 = 0.0, 0.0, 0.0
+    v1 = np.where(mask > 0, v, 1.0)
+    return _Data(y0, v1, mask, v, k, m0, prec0, lv0, centre, moments)
+
+
+def _subset(d: _Data, rows: NDArray[np.intp]) -> _Data:
+    return _Data(
+        d.y0[rows],
+        d.v1[rows],
+        d.mask[rows],
+        d.vi[rows],
+        d.k[rows],
+        d.m0,
+        d.prec0,
+        d.log_var0,
+        d.centre[rows],
+        d.moments[rows],
+    )
+
+
+def _log_integrand(prior: TauPrior, d: _Data, x: FloatArray) -> FloatArray:
+    """g(x) = x + log p(e^x) + log m(y | e^x), x of shape (B, n)."""
+    return _log_integrand_moments(prior, d, x)[0]
+
+
+def _log_integrand_moments(
+    prior: TauPrior, d: _Data, x: FloatArray
+) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """g(x) with E[μ | τ, y] and Var[μ | τ, y] at τ = e^x."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        tau = np.exp(x)
+        ll, mean, var = _loglik(d, tau * tau)
+    out = x + _log_prior(prior, tau, d) + ll
+    return np.where(np.isnan(out), -np.inf, out), mean, var
+
+
+def _tail_exponent(prior: TauPrior, mu_prior: MuPrior, k: FloatArray) -> FloatArray:
+    # m(y | τ) ~ τ^-k with a normal μ prior, τ^-(k-1) with a flat one
+    lik = k if isinstance(mu_prior, Normal) else k - 1.0
+    return lik + prior.tail_exponent
+
+
+def _moment_exists(
+    prior: TauPrior, mu_prior: MuPrior, k: FloatArray, order: int
+) -> NDArray[np.bool_]:
+    b = _tail_exponent(prior, mu_prior, k)
+    if math.isinf(prior.tail_exponent):
+        return np.ones(k.shape, dtype=bool)
+    return np.asarray((b - order > 1) | ((b - order == 1) & (prior.tail_log_power > 1)))
+
+
+def conditional_moments(grid: TauGrid, tau: FloatArray) -> tuple[FloatArray, FloatArray]:
+    """E[μ | τ, y] and sd[μ | τ, y] at τ of shape (B, n)."""
+    _, mean, var = _loglik(grid.data, tau**2)
+    return mean, np.sqrt(var)
+
+
+def _check_proper(prior: TauPrior, mu_prior: MuPrior, k: FloatArray) -> None:
+    flat = not isinstance(mu_prior, Normal)
+    mu_text = "mu_prior=None (flat)" if flat else f"mu_prior={mu_prior!r}"
+    if np.any(k == 0):
+        idx = int(np.argmax(k == 0))
+        raise ValueError(
+            f"the posterior needs at least one study: meta-analysis at index {idx} has k = 0 "
+            f"({mu_text}, tau_prior={prior!r})."
+        )
+    ok = _moment_exists(prior, mu_prior, k, 0)
+    if not np.all(ok):
+        idx = int(np.argmax(~ok))
+        e = prior.tail_exponent
+        k_min = math.floor((2.0 if flat else 1.0) - e) + 1
+        raise ValueError(
+            f"the posterior is improper: tau_prior={prior!r} with {mu_text} needs k >= {k_min} "
+            f"studies; meta-analysis at index {idx} has k = {int(k[idx])}."
+        )
+
+
+def build_tau_grid(y: FloatArray, v: FloatArray, prior: TauPrior, mu_prior: MuPrior) -> TauGrid:
+    """Build the quadrature of p(τ | y) for B meta-analyses (y, v of shape (B, K))."""
+    d = _make_data(y, v, mu_prior)
+    k = d.k
+    _check_proper(prior, mu_prior, k)
+    b = y.shape[0]
+    vmin = np.nanmin(v, axis=1)
+    vmax = np.nanmax(v, axis=1)
+    spread = np.nanmax(y, axis=1) - np.nanmin(y, axis=1)
+    low, high = prior.support
+    scale = prior.typical_scale
+    tau_floor = np.minimum(1e-7 * np.sqrt(vmin), 1e-4 * scale)
+    xa = np.log(np.maximum(tau_floor, low)) if low > 0 else np.log(tau_floor)
+    top = np.log(np.maximum.reduce([np.sqrt(vmax), np.full(b, scale), spread + 1e-300])) + 60.0
+    xb = np.minimum(top, math.log(high)) if math.isfinite(high) else top
+    xb = np.maximum(xb, xa + 1.0)
+
+    # coarse scan: where is the integrand (and τ² times it) non-negligible?
+    s = np.linspace(0.0, 1.0, _SCAN)
+    xs = xa[:, None] + s[None, :] * (xb - xa)[:, None]
+    gs = _log_integrand(prior, d, xs)
+    gmax = gs.max(axis=1)
+    keep = gs > gmax[:, None] - _DROP
+    second = _moment_exists(prior, mu_prior, k, 2)
+    h = gs + 2 * xs
+    keep_h = (h > h.max(axis=1)[:, None] - _DROP) & second[:, None]
+    first = np.argmax(keep, axis=1)
+    last_g = _SCAN - 1 - np.argmax(keep[:, ::-1], axis=1)
+    last_h = np.where(keep_h.any(axis=1), _SCAN - 1 - np.argmax(keep_h[:, ::-1], axis=1), 0)
+    last = np.maximum(last_g, last_h)
+    i_lo = np.maximum(first - 1, 0)
+    i_hi = np.minimum(last + 1, _SCAN - 1)
+    x_lo = xs[np.arange(b), i_lo]
+    x_hi = xs[np.arange(b), i_hi]
+    truncated = (i_hi == _SCAN - 1) & (gs[:, -1] > gmax - 35.0) & ~(xb < top)
+    if np.any(truncated):
+        warnings.warn(
+            f"the posterior of tau keeps non-negligible mass at the upper edge of the grid "
+            f"(tau = {float(np.exp(x_hi[truncated][0])):.3g}) for {int(truncated.sum())} "
+            f"meta-analysis(es): its tail is too heavy to integrate accurately "
+            f"(tau_prior={prior!r}).",
+            FragileEstimateWarning,
+            stacklevel=3,
+        )
+    length = x_hi - x_lo
+    ref = gmax
+    tau_ref = np.exp(xs[np.arange(b), np.argmax(gs, axis=1)])
+
+    # adaptive Gauss-Kronrod panels on t in [0, 1], shared by the batch
+    todo = np.linspace(0.0, 1.0, 9)
+    pending = np.stack([todo[:-1], todo[1:]], axis=1)
+    done_edges: list[FloatArray] = []
+    done_f: list[FloatArray] = []
+    done_k: list[FloatArray] = []
+    done_mean: list[FloatArray] = []
+    done_var: list[FloatArray] = []
+    total_est = np.zeros(b)
+    total2 = np.zeros(b)
+    n_panels = 0
+    while pending.shape[0]:
+        a, e = pending[:, 0], pending[:, 1]
+        half = 0.5 * (e - a)
+        t = (0.5 * (a + e))[:, None] + half[:, None] * _NODES[None, :]  # (P, 15)
+        x = x_lo[:, None] + t.reshape(1, -1) * length[:, None]  # (B, 15P)
+        g_new, mean_new, var_new = _log_integrand_moments(prior, d, x)
+        f = np.exp(g_new - ref[:, None]).reshape(b, -1, 15)
+        mean_new = mean_new.reshape(b, -1, 15)
+        var_new = var_new.reshape(b, -1, 15)
+        scale_p = half[None, :] * length[:, None]
+        kron = scale_p * (f @ _WK)
+        gauss = scale_p * (f[:, :, _GAUSS_IDX] @ _WG7)
+        t2 = np.exp(2 * (x - np.log(tau_ref)[:, None])).reshape(b, -1, 15)
+        kron2 = scale_p * ((f * t2) @ _WK)
+        gauss2 = scale_p * ((f * t2)[:, :, _GAUSS_IDX] @ _WG7)
+        tot = total_est + kron.sum(axis=1)
+        tot2 = total2 + kron2.sum(axis=1)
+        err = np.abs(kron - gauss) / tot[:, None]
+        err2 = np.where(second[:, None], np.abs(kron2 - gauss2) / tot2[:, None], 0.0)
+        worst = np.nanmax(np.maximum(err, err2), axis=0)
+        split = worst > _PANEL_TOL
+        n_panels += int(np.sum(~split))
+        if n_panels + 2 * int(split.sum()) > _MAX_PANELS:
+            warnings.warn(
+                f"tau quadrature stopped at {_MAX_PANELS} panels before reaching its tolerance.",
+                ConvergenceWarning,
+                stacklevel=3,
+            )
+            split[:] = False
+        keep_p = ~split
+        done_edges.append(pending[keep_p])
+        done_f.append(f[:, keep_p, :])
+        done_mean.append(mean_new[:, keep_p, :])
+        done_var.append(var_new[:, keep_p, :])
+        done_k.append(kron[:, keep_p])
+        total_est += kron[:, keep_p].sum(axis=1)
+        total2 += kron2[:, keep_p].sum(axis=1)
+        mid = 0.5 * (a + e)[split]
+        pending = np.concatenate(
+            [np.stack([a[split], mid], axis=1), np.stack([mid, e[split]], axis=1)], axis=0
+        )
+
+    panels = np.concatenate(done_edges, axis=0)
+    order = np.argsort(panels[:, 0])
+    panels = panels[order]
+    f_all = np.concatenate(done_f, axis=1)[:, order, :]
+    k_all = np.concatenate(done_k, axis=1)[:, order]
+    edges = np.concatenate([panels[:, 0], panels[-1:, 1]])
+
+    # mass below tau_lo in closed form: m(y | τ) = m(y | 0)(1 + O(τ²/v))
+    ll0, mean0, var0 = _loglik(d, np.zeros((b, 1)))
+    log_lik_at_zero = ll0[:, 0]
+    if low > 0 and np.all(x_lo <= math.log(low) + 1e-12):
+        lower = np.zeros(b)
+    else:
+        below = _mass_below(prior, np.exp(x_lo)[:, None], d)[:, 0]
+        lower = below * np.exp(log_lik_at_zero - ref)
+    total = lower + k_all.sum(axis=1)
+
+    # mixture nodes: τ = 0 carries the lower piece, then the Kronrod nodes
+    half = 0.5 * (panels[:, 1] - panels[:, 0])
+    t_nodes = (0.5 * (panels[:, 0] + panels[:, 1]))[:, None] + half[:, None] * _NODES[None, :]
+    x_nodes = x_lo[:, None] + t_nodes.reshape(1, -1) * length[:, None]
+    w_nodes = (f_all * (half[None, :, None] * _WK[None, None, :])).reshape(b, -1) * length[:, None]
+    tau_nodes = np.concatenate([np.zeros((b, 1)), np.exp(x_nodes)], axis=1)
+    weights = np.concatenate([lower[:, None], w_nodes], axis=1) / total[:, None]
+    cmean = np.concatenate(done_mean, axis=1)[:, order, :].reshape(b, -1)
+    cvar = np.concatenate(done_var, axis=1)[:, order, :].reshape(b, -1)
+    cond_mean = np.concatenate([mean0, cmean], axis=1)
+    cond_sd = np.sqrt(np.concatenate([var0, cvar], axis=1))
+    return TauGrid(
+        data=d,
+        prior=prior,
+        mu_prior=mu_prior,
+        edges=edges,
+        x_lo=x_lo,
+        length=length,
+        ref=ref,
+        panel_mass=k_all,
+        lower_mass=lower,
+        total=total,
+        tau_nodes=tau_nodes,
+        weights=weights,
+        cond_mean=cond_mean,
+        cond_sd=cond_sd,
+        log_lik_at_zero=log_lik_at_zero,
+    )
