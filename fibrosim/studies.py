@@ -466,6 +466,8 @@ def _check_declared_columns(meta: Mapping[str, Any]) -> list[str]:
         return ["missing required key 'columns' (kind = 'table' declares its column schema)"]
     problems = []
     for name, spec in columns.items():
+        if name in KINDS["table"].names:
+            continue  # source, verification, notes: built in, a description here is harmless
         if not isinstance(spec, dict) or spec.get("dtype") not in ("str", "int", "float", "bool"):
             problems.append(
                 f"columns.{name} must be a table with dtype 'str', 'int', 'float' or 'bool' "
