@@ -366,6 +366,7 @@ def power_ttest(
     a, sided = _check_alpha_sided(alpha, sided)
     r = check_positive("ratio", ratio)
     sc = None if sd_c is None else check_positive("sd_c", sd_c)
+    broadcast(delta=d, sd=s, n_per_arm=n, alpha=a, ratio=r, sd_c=s if sc is None else sc)
     _check_ratio_arms(n, r)
     ncp, df = _two_sample_ncp_df(d, s, n, r, sc)
     return _t_power(ncp, df, a, sided)
@@ -401,6 +402,7 @@ def power_ztest(
     a, sided = _check_alpha_sided(alpha, sided)
     r = check_positive("ratio", ratio)
     sc = s if sd_c is None else check_positive("sd_c", sd_c)
+    broadcast(delta=d, sd=s, n_per_arm=n, alpha=a, ratio=r, sd_c=sc)
     se = np.sqrt(s**2 / (r * n) + sc**2 / n)
     return _z_power(np.abs(d) / se, a, sided)
 
@@ -736,6 +738,7 @@ def power_paired(
     s = check_positive("sd_diff", sd_diff)
     n = _check_n("n_pairs", n_pairs)
     a, sided = _check_alpha_sided(alpha, sided)
+    broadcast(delta=d, sd_diff=s, n_pairs=n, alpha=a)
     return _t_power(np.abs(d) * np.sqrt(n) / s, n - 1.0, a, sided)
 
 

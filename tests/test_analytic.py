@@ -1,0 +1,436 @@
+"""fibrosim.trials.analytic and .endpoints against R (pwr, stats), SAS and closed forms."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from fibrosim.trials import analytic as an
+from fibrosim.trials import endpoints as ep
+
+REFERENCE = json.loads(
+    (Path(__file__).parent / "data" / "power_reference.json").read_text(encoding="utf-8")
+)
+RECORDS = REFERENCE["records"]
+
+# Power from R's pt/pnorm (noncentral t accurate to ~1e-12) and ours agree far below this; the
+# stored values have 15 significant digits.
+RTOL_POWER = 1e-8
+# n from power.t.test(tol = 1e-12) vs our root (xrtol 1e-13): both far below 1e-8 relative.
+RTOL_N = 1e-8
+# pwr 1.3.0 finds n by uniroot at its default tol = .Machine$double.eps^0.25 (absolute on n).
+ATOL_PWR_UNIROOT = np.finfo(float).eps ** 0.25
+
+
+def _group(name: str) -> list[dict[str, object]]:
+    return [r for r in RECORDS if r["group"] == name]
+
+
+def test_reference_grid_is_complete() -> None:
+    # a guard so the comparison cannot quietly shrink when the R script changes
+    counts = Counter(r["group"] for r in RECORDS)
+    assert counts == {
+        "pwr.t.test power": 648,
+        "pwr.t.test n": 32,
+        "power.t.test n": 96,
+        "power.t.test power": 48,
+        "pwr.t2n.test power": 24,
+        "pwr.2p.test power": 32,
+        "pwr.2p.test n": 3,
+        "power.prop.test power": 18,
+    }
+    assert REFERENCE["provenance"]["pwr_version"] == "1.3.0"
+
+
+def _sided(alternative: object) -> int:
+    return 2 if alternative == "two.sided" else 1
+
+
+def test_pwr_t_test_power() -> None:
+    recs = _group("pwr.t.test power")
+    for type_ in ("two.sample", "one.sample", "paired"):
+        for alt in ("two.sided", "greater"):
+            sub = [r for r in recs if r["type"] == type_ and r["alternative"] == alt]
+            d = np.array([r["d"] for r in sub])
+            n = np.array([r["n"] for r in sub])
+            alpha = np.array([r["sig_level"] for r in sub])
+            ref = np.array([r["value"] for r in sub])
+            if type_ == "two.sample":
+                got = an.power_ttest(d, 1.0, n, alpha, _sided(alt))
+            else:
+                got = an.power_paired(d, 1.0, n, alpha, _sided(alt))
+            np.testing.assert_allclose(got, ref, rtol=RTOL_POWER, atol=0)
+
+
+def test_pwr_t_test_n_within_uniroot_tolerance() -> None:
+    recs = _group("pwr.t.test n")
+    d = np.array([r["d"] for r in recs])
+    power = np.array([r["power"] for r in recs])
+    alpha = np.array([r["sig_level"] for r in recs])
+    sided = np.array([_sided(r["alternative"]) for r in recs])
+    ref = np.array([r["value"] for r in recs])
+    got = np.where(
+        sided == 2,
+        an.sample_size_ttest(d, 1.0, power, alpha, 2).n_per_arm,
+        an.sample_size_ttest(d, 1.0, power, alpha, 1).n_per_arm,
+    )
+    np.testing.assert_allclose(got, ref, rtol=0, atol=ATOL_PWR_UNIROOT)
+
+
+def test_power_t_test_n_high_precision() -> None:
+    for r in _group("power.t.test n"):
+        sided = 2 if r["alternative"] == "two.sided" else 1
+        if r["type"] == "two.sample":
+            got = an.sample_size_ttest(r["delta"], 1.0, r["power"], r["sig_level"], sided)
+        else:
+            got = an.sample_size_paired(r["delta"], 1.0, r["power"], r["sig_level"], sided)
+        np.testing.assert_allclose(got.n_per_arm, r["value"], rtol=RTOL_N, err_msg=r["call"])
+
+
+def test_power_t_test_paired_power_with_sd() -> None:
+    for r in _group("power.t.test power"):
+        sided = 2 if r["alternative"] == "two.sided" else 1
+        got = an.power_paired(r["delta"], r["sd"], r["n"], r["sig_level"], sided)
+        np.testing.assert_allclose(got, r["value"], rtol=RTOL_POWER, err_msg=r["call"])
+
+
+def test_pwr_t2n_unequal_groups() -> None:
+    for r in _group("pwr.t2n.test power"):
+        got = an.power_ttest(
+            r["d"],
+            1.0,
+            r["n1"],
+            r["sig_level"],
+            _sided(r["alternative"]),
+            ratio=r["n2"] / r["n1"],
+        )
+        np.testing.assert_allclose(got, r["value"], rtol=RTOL_POWER, err_msg=r["call"])
+
+
+def test_pwr_2p_arcsine() -> None:
+    for r in _group("pwr.2p.test power"):
+        got = ep.power_two_proportions(
+            r["p1"], r["p2"], r["n"], r["sig_level"], _sided(r["alternative"]), method="arcsine"
+        )
+        np.testing.assert_allclose(got, r["value"], rtol=RTOL_POWER, err_msg=r["call"])
+    for r in _group("pwr.2p.test n"):
+        got = ep.sample_size_two_proportions(r["p1"], r["p2"], r["power"], method="arcsine")
+        np.testing.assert_allclose(got.n_per_arm, r["value"], atol=ATOL_PWR_UNIROOT)
+
+
+def test_power_prop_test_normal() -> None:
+    for r in _group("power.prop.test power"):
+        sided = 2 if r["alternative"] == "two.sided" else 1
+        got = ep.power_two_proportions(r["p1"], r["p2"], r["n"], r["sig_level"], sided)
+        np.testing.assert_allclose(got, r["value"], rtol=RTOL_POWER, err_msg=r["call"])
+
+
+# ------------------------------------------------------------------------------------------
+# published anchors
+# ------------------------------------------------------------------------------------------
+def test_anchor_d05_exact_and_z() -> None:
+    # anchors.md: pwr.t.test(d = 0.5, power = 0.8) -> 63.7656 (exact); z approximation 62.7910
+    exact = an.sample_size_ttest(0.5, 1.0, 0.8, 0.05, 2)
+    assert abs(exact.n_per_arm - 63.7656) < 5e-5  # published to 4 decimals
+    assert exact.n_per_arm_rounded == 64
+    np.testing.assert_allclose(exact.power_attained, an.power_ttest(0.5, 1.0, 64), rtol=1e-15)
+    z = an.sample_size_ztest(0.5, 1.0, 0.8, 0.05, 2)
+    assert abs(z.n_per_arm - 62.7910) < 5e-5
+    assert z.n_per_arm_rounded == 63
+
+
+def test_anchor_sas_paired_means() -> None:
+    # SAS PROC POWER PAIREDMEANS example: means 330/310, sds 40/55, corr 0.3, alpha 0.01,
+    # 100 pairs: power 0.86538 one-sided, 0.80084 two-sided (published to 5 decimals)
+    sd = an.paired_sd_diff(40.0, 55.0, 0.3)
+    assert abs(an.power_paired(330 - 310, sd, 100, 0.01, 1) - 0.86538) < 5e-6
+    assert abs(an.power_paired(330 - 310, sd, 100, 0.01, 2) - 0.80084) < 5e-6
+
+
+# ------------------------------------------------------------------------------------------
+# numerical robustness (the SciPy nct trap) and vectorisation
+# ------------------------------------------------------------------------------------------
+def test_power_is_finite_and_monotone_over_wide_n() -> None:
+    n = np.geomspace(2, 1e5, 400)[:, None]
+    d = np.array([1e-3, 0.05, 0.2, 0.5, 1.0, 3.0])
+    for sided in (1, 2):
+        p = an.power_ttest(d, 1.0, n, 0.05, sided)
+        assert np.all(np.isfinite(p))
+        assert np.all(np.diff(p, axis=0) >= -1e-15)
+        assert np.all((p >= 0.05 / sided * (1 - 1e-12)) & (p <= 1.0))
+    # n = 1000 per arm, d = 0.5: nct.cdf(-c, 1998, 11.18) is NaN in SciPy; the tail is 0
+    assert an.power_ttest(0.5, 1.0, 1000) == 1.0
+
+
+def test_sample_size_for_tiny_effect_brackets_far() -> None:
+    res = an.sample_size_ttest(0.005, 1.0, 0.9)
+    z = an.sample_size_ztest(0.005, 1.0, 0.9)
+    assert 0 < res.n_per_arm - z.n_per_arm < 3  # exact t needs about one more subject
+    np.testing.assert_allclose(an.power_ttest(0.005, 1.0, res.n_per_arm), 0.9, rtol=1e-10)
+
+
+def test_vectorised_equals_looped() -> None:
+    d = np.array([0.2, 0.5, 0.9])[:, None]
+    n = np.array([5.0, 40.0, 300.0])
+    grid = an.power_ttest(d, 1.3, n, 0.05, 2, ratio=1.5)
+    for i in range(3):
+        for j in range(3):
+            assert abs(grid[i, j] - an.power_ttest(d[i, 0], 1.3, n[j], ratio=1.5)) < 1e-14
+    ss = an.sample_size_ttest(d, 1.0, [[0.8, 0.9]])
+    assert ss.n_per_arm.shape == (3, 2)
+    assert abs(ss.n_per_arm[1, 1] - an.sample_size_ttest(0.5, 1.0, 0.9).n_per_arm) < 1e-9
+
+
+def test_negative_delta_is_same_power() -> None:
+    # the test is taken in the direction of delta (FM benefit is a negative change)
+    np.testing.assert_array_equal(
+        an.power_ttest(-0.4, 1.0, 30, sided=1), an.power_ttest(0.4, 1.0, 30, sided=1)
+    )
+
+
+def test_welch_reduces_to_pooled_with_equal_sds_and_arms() -> None:
+    # with equal SDs and n, the Satterthwaite df equals 2n - 2
+    np.testing.assert_allclose(
+        an.power_ttest(0.5, 1.0, [5, 20, 80], sd_c=1.0),
+        an.power_ttest(0.5, 1.0, [5, 20, 80]),
+        rtol=1e-13,
+    )
+    # swapping which arm is larger and which SD goes with it leaves the power unchanged
+    a = an.power_ttest(0.5, 1.0, 20, ratio=2.0, sd_c=2.0)
+    b = an.power_ttest(0.5, 2.0, 40, ratio=0.5, sd_c=1.0)
+    np.testing.assert_allclose(a, b, rtol=1e-13)
+
+
+def test_z_power_closed_form() -> None:
+    n, d = 50.0, 0.4
+    ncp = d / np.sqrt(2 / n)
+    c = stats.norm.isf(0.025)
+    expected = stats.norm.cdf(ncp - c) + stats.norm.cdf(-ncp - c)
+    assert abs(an.power_ztest(d, 1.0, n) - expected) < 1e-15
+
+
+# ------------------------------------------------------------------------------------------
+# solve_ttest
+# ------------------------------------------------------------------------------------------
+def test_solve_round_trips() -> None:
+    s_n = an.solve_ttest(delta=0.4, sd=1.2, n_per_arm=None, power=0.85, ratio=2.0)
+    np.testing.assert_allclose(an.power_ttest(0.4, 1.2, s_n.n_per_arm, ratio=2.0), 0.85, rtol=1e-11)
+    s_d = an.solve_ttest(delta=None, sd=1.2, n_per_arm=40, power=0.9, sided=1)
+    np.testing.assert_allclose(an.power_ttest(s_d.delta, 1.2, 40, sided=1), 0.9, rtol=1e-11)
+    s_r = an.solve_ttest(delta=0.5, n_per_arm=45, power=0.8, ratio=None)
+    np.testing.assert_allclose(an.power_ttest(0.5, 1.0, 45, ratio=s_r.ratio), 0.8, rtol=1e-11)
+    s_p = an.solve_ttest(delta=0.5, n_per_arm=64, power=None)
+    assert s_p.power == an.power_ttest(0.5, 1.0, 64)
+    assert s_p.solved_for == "power"
+    assert s_p.to_dataframe().attrs["solved_for"] == "power"
+
+
+def test_solve_vectorised_over_power() -> None:
+    sol = an.solve_ttest(delta=[0.3, 0.6], n_per_arm=None, power=0.8)
+    np.testing.assert_allclose(
+        sol.n_per_arm, an.sample_size_ttest([0.3, 0.6], 1.0).n_per_arm, rtol=1e-14
+    )
+
+
+def test_solve_impossible_requests_raise_with_reason() -> None:
+    with pytest.raises(ValueError, match=r"exactly one of `delta`, `n_per_arm`, `power`, `ratio`"):
+        an.solve_ttest(delta=None, n_per_arm=None, power=0.8)
+    with pytest.raises(ValueError, match=r"`power` must exceed the rejection rate at delta = 0"):
+        an.solve_ttest(delta=0.5, n_per_arm=None, power=0.04)
+    with pytest.raises(ValueError, match=r"`delta` must be non-zero"):
+        an.solve_ttest(delta=0.0, n_per_arm=None, power=0.8)
+    with pytest.raises(ValueError, match=r"cannot be reached by enlarging the treatment arm"):
+        an.solve_ttest(delta=0.2, n_per_arm=10, power=0.9, ratio=None)
+    with pytest.raises(ValueError, match=r"already exceeded with 2 subjects per arm"):
+        an.sample_size_ttest(10.0, 1.0, 0.8)
+
+
+# ------------------------------------------------------------------------------------------
+# crossover and ANCOVA
+# ------------------------------------------------------------------------------------------
+def test_crossover_is_two_sample_t_on_period_differences() -> None:
+    # sequences of N/2 subjects; period differences have SD sqrt(2) sd_w and the sequences'
+    # mean differences differ by 2 delta
+    n_total, sd_w, delta = np.array([8.0, 24.0, 90.0]), 1.7, 0.6
+    expected = an.power_ttest(2 * delta, np.sqrt(2) * sd_w, n_total / 2)
+    np.testing.assert_allclose(ep.power_crossover(delta, sd_w, n_total), expected, rtol=1e-13)
+    ss = ep.sample_size_crossover(delta, sd_w, 0.8)
+    np.testing.assert_allclose(ep.power_crossover(delta, sd_w, ss.n_per_arm), 0.8, rtol=1e-11)
+
+
+def test_crossover_sd_from_icc() -> None:
+    # SMD 0.5 between subjects with ICC 0.6 -> 0.5 / sqrt(0.4) on the within-subject scale
+    sd_w = ep.crossover_sd_within(1.0, 0.6)
+    assert abs(sd_w - np.sqrt(0.4)) < 1e-15
+
+
+def test_ancova_exact_against_simulation() -> None:
+    # independent check: simulate the ANCOVA t test (normal covariate, random allocation)
+    rng = np.random.default_rng(20261127)
+    reps, n, rho, delta = 40_000, 10, 0.6, 0.6
+    x = rng.standard_normal((reps, 2 * n))
+    treat = np.repeat([0.0, 1.0], n)
+    y = delta * treat + rho * x + np.sqrt(1 - rho**2) * rng.standard_normal((reps, 2 * n))
+    design = np.stack([np.ones_like(x), np.broadcast_to(treat, x.shape), x], axis=-1)
+    xtx_inv = np.linalg.inv(np.einsum("rni,rnj->rij", design, design))
+    beta = np.einsum("rij,rnj,rn->ri", xtx_inv, design, y)
+    resid = y - np.einsum("rni,ri->rn", design, beta)
+    s2 = np.sum(resid**2, axis=1) / (2 * n - 3)
+    t = beta[:, 1] / np.sqrt(s2 * xtx_inv[:, 1, 1])
+    rejected = np.mean(np.abs(t) > stats.t.isf(0.025, 2 * n - 3))
+    exact = ep.power_ancova(delta, 1.0, n, rho)
+    mcse = np.sqrt(exact * (1 - exact) / reps)
+    assert abs(rejected - exact) < 4 * mcse
+
+
+def test_ancova_quadrature_converged() -> None:
+    n = np.geomspace(2, 1e5, 60)[:, None]
+    ncp = np.array([0.0, 0.5, 2.0, 5.0]) * np.sqrt(n / 50)
+    fine = an_nodes = ep._tanh_sinh_nodes(1 / 32, 4.0)
+    del an_nodes
+    for sided in (1, 2):
+        a = ep._ancova_exact_power(ncp, 2 * n, np.array(0.05), sided)
+        b = ep._ancova_exact_power(ncp, 2 * n, np.array(0.05), sided, fine)
+        assert np.max(np.abs(a - b)) < 1e-12
+
+
+def test_ancova_shortcut_and_exact() -> None:
+    n = np.array([4.0, 10.0, 30.0, 300.0])
+    exact = ep.power_ancova(0.5, 1.0, n, 0.5)
+    short = ep.power_ancova(0.5, 1.0, n, 0.5, method="shortcut")
+    assert np.all(exact < short)  # the shortcut ignores the lost df and covariate imbalance
+    assert abs(exact[-1] - short[-1]) < 1e-3
+    # Borm et al.: n_ANCOVA ~ (1 - rho^2) n_t
+    ss = ep.sample_size_ancova(0.3, 1.0, 0.5, method="shortcut")
+    ratio = ss.n_per_arm / an.sample_size_ttest(0.3, 1.0).n_per_arm
+    assert abs(ratio - 0.75) < 0.002
+    ex = ep.sample_size_ancova(0.3, 1.0, 0.5)
+    np.testing.assert_allclose(ep.power_ancova(0.3, 1.0, ex.n_per_arm, 0.5), 0.8, rtol=1e-10)
+    assert ex.n_per_arm > ss.n_per_arm
+
+
+# ------------------------------------------------------------------------------------------
+# responders, dichotomising, dropout
+# ------------------------------------------------------------------------------------------
+def test_continuity_correction_matches_fleiss_formula() -> None:
+    # Fleiss, Tytun & Ury (1980), equal arms: n_cc = n/4 (1 + sqrt(1 + 4 / (n |p1 - p2|)))^2
+    for p1, p2 in [(0.5, 0.3), (0.4, 0.25), (0.2, 0.1)]:
+        n = ep.sample_size_two_proportions(p1, p2, method="normal").n_per_arm
+        n_cc = ep.sample_size_two_proportions(p1, p2, method="normal-cc").n_per_arm
+        fleiss = n / 4 * (1 + np.sqrt(1 + 4 / (n * abs(p1 - p2)))) ** 2
+        # the formula drops the far tail (< 1e-5 of power here), the solver keeps it
+        np.testing.assert_allclose(n_cc, fleiss, rtol=1e-4)
+
+
+def test_normal_sample_size_matches_closed_form() -> None:
+    p1, p2 = 0.45, 0.25
+    za, zb = stats.norm.isf(0.05), stats.norm.isf(0.2)
+    pbar = (p1 + p2) / 2
+    closed = (
+        (za * np.sqrt(2 * pbar * (1 - pbar)) + zb * np.sqrt(p1 * (1 - p1) + p2 * (1 - p2)))
+        / (p1 - p2)
+    ) ** 2
+    got = ep.sample_size_two_proportions(p1, p2, 0.8, 0.05, sided=1).n_per_arm
+    np.testing.assert_allclose(got, closed, rtol=1e-11)
+
+
+def test_responder_probability_and_loss() -> None:
+    p30 = ep.responder_probability(-1.5, 2.0, 6.5, 0.3)
+    p50 = ep.responder_probability(-1.5, 2.0, 6.5, 0.5)
+    assert abs(p30 - stats.norm.cdf((-1.95 + 1.5) / 2.0)) < 1e-15
+    assert p50 < p30
+    loss = ep.dichotomisation_loss(-1.0, -1.0, 2.0, 6.5, [0.3, 0.5])
+    assert np.all(loss.efficiency < 1)  # dichotomising never gains information
+    # cutting at the median of a normal keeps 2/pi of the information (small effect limit)
+    small = ep.dichotomisation_loss(-0.01, -2.0, 2.0, 4.0, 0.5)
+    assert abs(small.efficiency - 2 / np.pi) < 1e-3
+    assert loss.to_dataframe().shape == (2, 5)
+
+
+def test_dropout_inflation() -> None:
+    np.testing.assert_allclose(ep.inflate_for_dropout([64, 100], [0.2, 0.0]), [80.0, 100.0])
+
+
+# ------------------------------------------------------------------------------------------
+# results
+# ------------------------------------------------------------------------------------------
+def test_sample_size_result_shows_itself() -> None:
+    res = an.sample_size_ttest([0.3, 0.5], 1.0)
+    frame = res.to_dataframe()
+    assert list(frame.columns) == ["n_per_arm", "n_per_arm_rounded", "power_attained", "n_total"]
+    assert "SampleSize" in repr(res) and "n_per_arm_rounded" in repr(res)
+    with pytest.raises(AttributeError):
+        res.n_per_arm = 1.0  # type: ignore[misc]
+
+
+# ------------------------------------------------------------------------------------------
+# bad input: messages pinned
+# ------------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (
+            lambda: an.power_ttest(0.5, 1.0, 20, alpha=1.2),
+            r"`alpha` must lie in \(0.0, 1.0\); got 1.2",
+        ),
+        (lambda: an.power_ttest(0.5, 1.0, 20, alpha=0.0), r"`alpha` must lie in \(0.0, 1.0\)"),
+        (lambda: an.power_ttest(0.5, 1.0, 20, sided=3), r"`sided` must be 1 or 2; got 3"),
+        (
+            lambda: an.power_ttest(0.5, 1.0, [20, 1.5]),
+            r"`n_per_arm` must be >= 2; got 1.5 \(first at index 1\)",
+        ),
+        (lambda: an.power_ttest(0.5, -1.0, 20), r"`sd` must be > 0; got -1.0"),
+        (
+            lambda: an.power_ttest(0.5, 1.0, 20, ratio=0.05),
+            r"`n_per_arm \* ratio` must be >= 2; got 1",
+        ),
+        (lambda: an.power_ttest(np.inf, 1.0, 20), r"`delta` must be finite; got inf"),
+        (
+            lambda: an.sample_size_ttest(0.5, 1.0, power=0.05),
+            r"`power` must exceed the rejection rate at delta = 0, alpha = 0.05; got 0.05",
+        ),
+        (lambda: an.sample_size_ttest(0.5, 1.0, power=1.0), r"`power` must lie in \(0.0, 1.0\)"),
+        (lambda: an.sample_size_ttest(0.0, 1.0), r"`delta` must be non-zero"),
+        (lambda: an.sample_size_ztest([0.5, 0.0], 1.0), r"got 0 \(first at index 1\)"),
+        (lambda: an.power_paired(0.5, 1.0, 1), r"`n_pairs` must be >= 2"),
+        (lambda: an.paired_sd_diff(1.0, 1.0, 1.5), r"`rho` must lie in \[-1.0, 1.0\]; got 1.5"),
+        (lambda: ep.power_crossover(0.5, 1.0, 3), r"`n_total` must be >= 4; got 3"),
+        (lambda: ep.crossover_sd_within(1.0, 1.0), r"`icc` must lie in \[0.0, 1.0\); got 1.0"),
+        (lambda: ep.power_ancova(0.5, 1.0, 20, 1.0), r"`rho` must lie in \(-1.0, 1.0\); got 1.0"),
+        (
+            lambda: ep.power_ancova(0.5, 1.0, 20, 0.5, method="borm"),
+            r"`method` must be one of 'exact', 'shortcut'; got 'borm'",
+        ),
+        (
+            lambda: ep.power_two_proportions(1.0, 0.3, 50),
+            r"`p_t` must lie in \(0.0, 1.0\); got 1.0",
+        ),
+        (lambda: ep.sample_size_two_proportions(0.3, 0.3), r"`p_t` must differ from `p_c`"),
+        (
+            lambda: ep.power_two_proportions(0.4, 0.3, 50, method="exact"),
+            r"`method` must be one of 'normal', 'normal-cc', 'arcsine'",
+        ),
+        (
+            lambda: ep.responder_probability(-1, 2, 6, 0.0),
+            r"`reduction` must lie in \(0.0, 1.0\]; got 0.0",
+        ),
+        (lambda: ep.inflate_for_dropout(50, 1.0), r"`dropout` must lie in \[0.0, 1.0\); got 1.0"),
+        (
+            lambda: an.power_ttest([0.5, 0.2, 0.1], 1.0, [10, 20]),
+            r"arguments do not broadcast together: `delta` \(3,\), `sd` \(\), `n_per_arm` \(2,\)",
+        ),
+    ],
+)
+def test_bad_input_messages(call: object, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        call()  # type: ignore[operator]
+
+
+def test_non_numeric_is_a_type_error() -> None:
+    with pytest.raises(TypeError, match=r"`delta` must be numeric; got 'a'"):
+        an.power_ttest("a", 1.0, 20)  # type: ignore[arg-type]
