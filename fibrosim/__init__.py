@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from fibrosim.warnings import (
     ConvergenceWarning,
+    DataWarning,
     FibrosimWarning,
     FragileEstimateWarning,
 )
@@ -36,6 +37,7 @@ _SUBMODULES = {
 
 __all__ = [
     "ConvergenceWarning",
+    "DataWarning",
     "FibrosimWarning",
     "FragileEstimateWarning",
     "__version__",
