@@ -241,19 +241,25 @@ def funnel(
         fill_v = np.asarray(filled.vi, dtype=float)[mask]
     se_max = 1.05 * float(np.max(np.concatenate([se, np.sqrt(fill_v)])))
     grid = np.array([0.0, se_max])
-    # shade from the widest contour inwards, so each level's band stays visible
-    shades = np.linspace(0.85, 0.55, max(len(levels), 1))
-    for c, shade in zip(sorted(levels, reverse=True), shades, strict=False):
+    # Peters et al.'s shading: white where no study would be significant (inside the narrowest
+    # contour), then bands that lighten outwards; beyond the widest contour the axes background.
+    # Triangles are painted from the widest inwards so each band stays visible.
+    desc = sorted(levels, reverse=True)
+    greys = [str(g) for g in np.linspace(0.75, 0.55, max(len(desc) - 1, 1))][: len(desc) - 1]
+    shades = [*greys, "white"] if desc else []
+    for c, shade in zip(desc, shades, strict=True):
         zc = float(stats.norm.isf((1 - c) / 2))
         ax.fill_betweenx(
             grid,
             -zc * grid,
             zc * grid,
-            color=str(shade),
+            color=shade,
             linewidth=0,
             zorder=0,
             gid=f"contour-{c:g}",
         )
+    if desc:
+        ax.set_facecolor("0.88")
     if result is not None:
         centre = float(result.estimate)
     elif filled is not None:
