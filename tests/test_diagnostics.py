@@ -3,7 +3,7 @@
 Reference values: tests/data/diagnostics_reference.json (validation/metafor/diagnostics_reference.R,
 exact R calls and versions inside).  metafor ran with threshold = tol = 1e-12, so its tau² stops
 within ~1e-12 of the optimum; the measured worst relative deviation over every quantity here is
-below 1e-9 (see the module's report in validation/metafor).  RTOL = 1e-6 keeps three orders of
+below 1e-9.  RTOL = 1e-6 keeps three orders of
 margin and still catches any formula slip.  ATOL is for values at or crossing 0 (tau² = 0,
 intervals that straddle 0, rstudent = 0 for the toy data) where relative error is undefined.
 """

@@ -516,14 +516,16 @@ class MetaRegressionResult:
                 f"p={self.p}, method={self.method!r}, test={self.test!r})"
             )
         table = self.to_dataframe().to_string(float_format=lambda x: f"{x:.4g}")
-        dist = f"F({self.qm_df}, {int(self.k) - self.p})" if self.test == "knha" else "chi²"
+        df_resid = int(self.k) - self.p
+        dist = f"F({self.qm_df}, {df_resid})" if self.test == "knha" else f"chi²({self.qm_df})"
         return (
             f"MetaRegressionResult (mixed-effects, {self.method}, test={self.test!r}, "
             f"k={int(self.k)}, p={self.p})\n"
             f"tau² (residual) = {float(self.tau2):.4g} (SE {float(self.se_tau2):.4g}), "
             f"I² = {float(self.i2):.2f} %, H² = {float(self.h2):.4g}, R² = {float(self.r2):.2f} %\n"
-            f"QE({int(self.k) - self.p}) = {float(self.qe):.4f}, p = {float(self.qe_pvalue):.4g}\n"
-            f"QM {dist}, df={self.qm_df}: {float(self.qm):.4f}, p = {float(self.qm_pvalue):.4g}\n"
+            f"QE({df_resid}) = {float(self.qe):.4f}, p = {float(self.qe_pvalue):.4g}\n"
+            f"test of moderators QM: {dist} = {float(self.qm):.4f}, "
+            f"p = {float(self.qm_pvalue):.4g}\n"
             f"{table}"
         )
 
