@@ -341,7 +341,18 @@ def _warn_batch(mask: NDArray[np.bool_], shape: tuple[int, ...], what: str, cls:
     else:
         first = _unravel(int(np.flatnonzero(mask)[0]), shape)
         msg = f"{what} ({n_bad} of {n} analyses; first at batch index {first})"
-    warnings.warn(msg, cls, stacklevel=3)
+    # stacklevel: _warn_batch <- (_warn_fallback) <- random_effects <- caller
+    warnings.warn(msg, cls, stacklevel=4 if cls is ConvergenceWarning else 3)
+
+
+def _warn_fallback(fallback: NDArray[np.bool_], shape: tuple[int, ...], method: str) -> None:
+    _warn_batch(
+        fallback,
+        shape,
+        f"{method} iteration did not converge to a maximum at least as good as tau² = 0; "
+        "the estimate comes from a bounded 1-D maximisation of the likelihood instead",
+        ConvergenceWarning,
+    )
 
 
 def _estimate_tau2(
@@ -448,46 +459,26 @@ def random_effects(
     y, v, m, k = _flatten(yarr, varr)
     n = y.shape[0]
 
-    vmax = np.max(np.where(m > 0, v, -np.inf), axis=-1)
-    vmin = np.min(np.where(m > 0, v, np.inf), axis=-1)
+    padded = not m.all()
+    if padded:
+        vmax = np.max(np.where(m > 0, v, -np.inf), axis=-1)
+        vmin = np.min(np.where(m > 0, v, np.inf), axis=-1)
+    else:
+        vmax, vmin = v.max(axis=-1), v.min(axis=-1)
     _warn_batch(
-        vmax / vmin >= _VI_RATIO_WARN,
+        vmax >= _VI_RATIO_WARN * vmin,
         shape,
         "ratio of largest to smallest sampling variance is 1e7 or more; the weights are "
         "dominated by a few studies and the estimates may be unstable",
         FragileEstimateWarning,
     )
-
-    # tau² for analyses with k >= 2; k = 1 gets tau² = 0 (no information, as metafor).
-    tau2 = np.zeros(n)
-    se_tau2 = np.full(n, np.nan)
-    fallback = np.zeros(n, dtype=bool)
-    multi = k >= 2
-    if method != "FE":
-        all_multi = bool(np.all(multi))
-        rows = slice(None) if all_multi else np.flatnonzero(multi)
-        if all_multi or np.any(multi):
-            fit = _estimate_tau2(method, y[rows], v[rows], m[rows], k[rows])
-            tau2[rows] = fit.tau2
-            se_tau2[rows] = fit.se_tau2
-            fallback[rows] = fit.fallback
-    _warn_batch(
-        fallback,
-        shape,
-        f"{method} iteration did not converge to a maximum at least as good as tau² = 0; "
-        "the estimate comes from a bounded 1-D maximisation of the likelihood instead",
-        ConvergenceWarning,
-    )
-
-    use_t = (k >= 2) if test == "knha" else np.zeros(n, dtype=bool)
     single = k < 2
+    any_single = bool(single.any())
     _warn_batch(
         single,
         shape,
         "k = 1: tau² is set to 0 and the prediction interval equals the confidence interval"
-        + (
-            "; test='knha' needs k >= 2, so test='z' is used (as metafor)" if test == "knha" else ""
-        ),
+        + ("; test='knha' needs k >= 2, so 'z' is used (as metafor)" if test == "knha" else ""),
         FragileEstimateWarning,
     )
     if test == "knha":
@@ -498,17 +489,40 @@ def random_effects(
             FragileEstimateWarning,
         )
 
+    # tau² for analyses with k >= 2; k = 1 gets tau² = 0 (no information, as metafor).
+    if method == "FE":
+        tau2 = np.zeros(n)
+        se_tau2 = np.full(n, np.nan)
+    elif not any_single:
+        fit = _estimate_tau2(method, y, v, m, k)
+        tau2, se_tau2 = fit.tau2, fit.se_tau2
+        _warn_fallback(fit.fallback, shape, method)
+    else:
+        tau2 = np.zeros(n)
+        se_tau2 = np.full(n, np.nan)
+        rows = np.flatnonzero(~single)
+        if rows.size:
+            fit = _estimate_tau2(method, y[rows], v[rows], m[rows], k[rows])
+            tau2[rows], se_tau2[rows] = fit.tau2, fit.se_tau2
+            fallback = np.zeros(n, dtype=bool)
+            fallback[rows] = fit.fallback
+            _warn_fallback(fallback, shape, method)
+
     # Pooled mean with weights 1/(vi + tau²).
     w = m / (v + tau2[:, None])
-    s1 = np.sum(w, axis=-1)
-    mu = np.sum(w * y, axis=-1) / s1
+    s1 = np.add.reduce(w, axis=-1)
+    mu = np.vecdot(w, y) / s1
     se = 1.0 / np.sqrt(s1)
     dfk = k - 1.0
-    if test == "knha":
-        rss = np.sum(w * (y - mu[:, None]) ** 2, axis=-1)
+    alpha = 1.0 - level
+    z_crit = float(special.ndtri(1.0 - alpha / 2.0))
+    use_t = ~single if test == "knha" else None
+    if use_t is not None:
+        r = y - mu[:, None]
+        rss = np.vecdot(w * r, r)
         with np.errstate(divide="ignore", invalid="ignore"):
             s2w = np.where(rss <= _KNHA_RSS_ZERO, 0.0, rss / dfk)
-        se = np.where(use_t, np.sqrt(s2w / s1), se)
+            se = np.where(use_t, np.sqrt(s2w / s1), se)
         _warn_batch(
             use_t & (s2w == 0.0),
             shape,
@@ -516,37 +530,41 @@ def random_effects(
             "0 and the confidence interval has zero width",
             FragileEstimateWarning,
         )
-    alpha = 1.0 - level
-    crit = np.full(n, special.ndtri(1.0 - alpha / 2.0))
-    df = np.full(n, np.inf)
-    if np.any(use_t):
-        crit[use_t] = _t_quantile(1.0 - alpha / 2.0, dfk[use_t])
-        df[use_t] = dfk[use_t]
+        df = np.where(use_t, dfk, np.inf)
+        crit = np.where(use_t, _t_quantile(1.0 - alpha / 2.0, np.maximum(dfk, 1.0)), z_crit)
+    else:
+        df = np.full(n, np.inf)
+        crit = np.full(n, z_crit)
     with np.errstate(divide="ignore", invalid="ignore"):
         zval = mu / se
-    pval = np.where(
-        use_t, 2.0 * special.stdtr(df, -np.abs(zval)), 2.0 * special.ndtr(-np.abs(zval))
-    )
+    tail = -np.abs(zval)
+    if use_t is None:
+        pval = 2.0 * special.ndtr(tail)
+    else:
+        pval = np.where(
+            use_t, 2.0 * special.stdtr(np.maximum(dfk, 1.0), tail), 2.0 * special.ndtr(tail)
+        )
     half = crit * se
     half_pi = crit * np.sqrt(se * se + tau2)
 
     # Cochran's Q and I², H² (inverse-variance weights).
     w0 = m / v
-    s1_0 = np.sum(w0, axis=-1)
-    mu0 = np.sum(w0 * y, axis=-1) / s1_0
-    q = np.maximum(np.sum(w0 * (y - mu0[:, None]) ** 2, axis=-1), 0.0)
+    s1_0 = np.add.reduce(w0, axis=-1)
+    r0 = y - (np.vecdot(w0, y) / s1_0)[:, None]
+    q = np.maximum(np.vecdot(w0 * r0, r0), 0.0)
     with np.errstate(divide="ignore", invalid="ignore"):
-        q_p = np.where(single, 1.0, special.chdtrc(dfk, q))
+        q_p = special.chdtrc(dfk, q)
         if method == "FE":
-            i2 = np.maximum(0.0, 100.0 * (q - dfk) / q)
-            i2 = np.where(q > 0, i2, 0.0)
+            i2 = np.where(q > 0, np.maximum(0.0, 100.0 * (q - dfk) / q), 0.0)
             h2 = q / dfk
         else:
-            s2 = dfk / (s1_0 - np.sum(w0 * w0, axis=-1) / s1_0)
+            s2 = dfk / (s1_0 - np.vecdot(w0, w0) / s1_0)
             i2 = 100.0 * tau2 / (s2 + tau2)
             h2 = tau2 / s2 + 1.0
-    i2 = np.where(single, 0.0, i2)
-    h2 = np.where(single, 1.0, h2)
+    if any_single:
+        q_p = np.where(single, 1.0, q_p)
+        i2 = np.where(single, 0.0, i2)
+        h2 = np.where(single, 1.0, h2)
 
     def out(a: FloatArray) -> Batched:
         return np.asarray(a, dtype=np.float64).reshape(shape)
