@@ -20,8 +20,9 @@ import pandas as pd
 import pytest
 from conftest import load_reference
 
+import fibrosim.meta.regression as regression
 from fibrosim.meta.regression import meta_regression, subgroup_analysis
-from fibrosim.warnings import FragileEstimateWarning
+from fibrosim.warnings import ConvergenceWarning, FragileEstimateWarning
 
 RTOL = 1e-6
 ATOL = 1e-10
@@ -191,6 +192,28 @@ def test_no_intercept_model_has_no_r2() -> None:
     d, X = _design("bcg_ablat")
     res = meta_regression(d["yi"], d["vi"], X, intercept=False)
     assert res.coef_names == ("ablat",) and np.isnan(res.r2)
+
+
+def test_fallback_when_fisher_scoring_stops_early(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Forcing Fisher scoring to stop after 2 steps exercises the bounded 1-D fallback."""
+    d, X = _design("bcg_ablat")
+    ref = next(r for r in REF["meta_regression"] if r["id"] == "bcg_ablat/REML/z")
+    monkeypatch.setattr(regression, "_MAXITER", 2)
+    with pytest.warns(ConvergenceWarning, match="Fisher scoring for REML did not converge"):
+        res = meta_regression(d["yi"], d["vi"], X)
+    # Brent's bounded search stops when the bracket is below sqrt(eps)·|tau²| + xatol/3, i.e.
+    # ~1.5e-8 relative: the fallback is that precise, not 1e-12
+    np.testing.assert_allclose(res.tau2, ref["tau2"], rtol=1e-7)
+    _close(res.coefficients, ref["beta"])
+
+
+def test_fragile_input_warns() -> None:
+    x = np.arange(5.0)
+    with pytest.warns(FragileEstimateWarning, match="ratio of largest to smallest sampling"):
+        meta_regression(Y, [1e-8, 0.1, 0.1, 0.1, 0.1], x)
+    with pytest.warns(FragileEstimateWarning, match="Knapp-Hartung scale is 0"):
+        res = meta_regression(1.0 + 0.5 * x, np.full(5, 0.1), x, test="knha")
+    assert np.all(res.se == 0)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -29,7 +29,7 @@ from numpy.typing import ArrayLike, NDArray
 from scipy import optimize, stats
 
 from fibrosim._checks import as_float_array, check_choice, check_level, check_rng
-from fibrosim.warnings import ConvergenceWarning
+from fibrosim.warnings import ConvergenceWarning, FragileEstimateWarning
 
 FloatArray = NDArray[np.float64]
 BoolArray = NDArray[np.bool_]
@@ -58,6 +58,8 @@ class MixedFit:
         Weighted least-squares coefficients at the estimated tau².
     vb : ndarray, shape (*B, p, p)
         Their covariance (multiplied by the Knapp-Hartung factor ``s2w`` when ``test="knha"``).
+    vb_model : ndarray, shape (*B, p, p)
+        ``(X'WX)^-1`` before the Knapp-Hartung scaling.
     tau2, se_tau2 : ndarray, shape B
         Residual heterogeneity and its standard error (metafor's formula for each method).
     s2w : ndarray, shape B
@@ -70,6 +72,7 @@ class MixedFit:
 
     beta: FloatArray
     vb: FloatArray
+    vb_model: FloatArray
     tau2: FloatArray
     se_tau2: FloatArray
     s2w: FloatArray
@@ -245,6 +248,7 @@ def fit_mixed(
         return MixedFit(
             beta=one.beta[0],
             vb=one.vb[0],
+            vb_model=one.vb_model[0],
             tau2=one.tau2[0],
             se_tau2=one.se_tau2[0],
             s2w=one.s2w[0],
@@ -342,12 +346,22 @@ def fit_mixed(
     vb = np.linalg.inv(XtW @ X)
     beta = (vb @ (XtW @ y[..., None]))[..., 0]
     s2w = np.ones(batch)
+    vb_model = vb
     if test == "knha":
         resid = y - np.einsum("...ij,...j->...i", X, beta)
         rss = np.sum(w * resid**2, -1)
         s2w = np.where(rss <= np.finfo(float).eps, 0.0, rss / (k - p))
         vb = vb * s2w[..., None, None]
-    return MixedFit(beta=beta, vb=vb, tau2=tau2, se_tau2=se_tau2, s2w=s2w, k=k, p=p)
+    return MixedFit(
+        beta=beta,
+        vb=vb,
+        vb_model=vb_model,
+        tau2=tau2,
+        se_tau2=se_tau2,
+        s2w=s2w,
+        k=k,
+        p=p,
+    )
 
 
 def residual_heterogeneity(
@@ -388,8 +402,11 @@ def coefficient_tests(
         stat = fit.beta / se
     sel = np.asarray(btt, dtype=int)
     b = fit.beta[..., sel]
-    vsub = fit.vb[..., sel[:, None], sel[None, :]]
-    qm = np.einsum("...i,...i->...", b, np.linalg.solve(vsub, b[..., None])[..., 0])
+    # QM from the unscaled covariance divided by s2w: +inf (not a singular solve) when the
+    # Knapp-Hartung scale is 0
+    vsub = fit.vb_model[..., sel[:, None], sel[None, :]]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        qm = np.einsum("...i,...i->...", b, np.linalg.solve(vsub, b[..., None])[..., 0]) / fit.s2w
     n_tested = len(sel)
     df = fit.k - fit.p
     if test == "knha":
@@ -674,7 +691,23 @@ def meta_regression(
         )
     if permutations is not None and batch:
         raise ValueError("`permutations` needs a single meta-regression (no batch axes in `yi`).")
+    vmax = np.max(np.where(m_b, v_b, -np.inf), axis=-1)
+    vmin = np.min(np.where(m_b, v_b, np.inf), axis=-1)
+    if np.any(vmax / vmin >= 1e7):  # metafor's threshold (1 / evtol)
+        warnings.warn(
+            "ratio of largest to smallest sampling variance is 1e7 or more; the weights are "
+            "dominated by a few studies and the estimates may be unstable",
+            FragileEstimateWarning,
+            stacklevel=2,
+        )
     fit = fit_mixed(y_b, v_b, X_b, m_b, method, test)
+    if test == "knha" and np.any(fit.s2w == 0):
+        warnings.warn(
+            "the Knapp-Hartung scale is 0 (the model fits every effect exactly), so the "
+            "standard errors are 0",
+            FragileEstimateWarning,
+            stacklevel=2,
+        )
     btt = list(range(1, p)) if intercept and p > 1 else list(range(p))
     tests_ = coefficient_tests(fit, test, level, btt)
     qe, qe_p, i2, h2 = residual_heterogeneity(y_b, v_b, X_b, m_b, fit.tau2, method)
