@@ -16,6 +16,7 @@ import pandas as pd
 import typer
 
 app = typer.Typer(
+    pretty_exceptions_enable=False,
     add_completion=False,
     no_args_is_help=True,
     help="fibrosim: evidence synthesis and trial planning for drug-resistant fibromyalgia.",
@@ -203,6 +204,65 @@ def sample_size(
             raise ValueError(f"--dropout must lie in [0, 1); got {dropout}.")
         inflated = int(np.ceil(float(np.asarray(res.n_per_arm)) / (1.0 - dropout)))
         typer.echo(f"n per arm to randomise with {dropout:.0%} dropout: {inflated}")
+
+
+@app.command()
+@_clean_errors
+def simulate(
+    effect: Annotated[str, typer.Option(help="True mean difference(s), comma-separated.")],
+    n_per_arm: Annotated[str, typer.Option(help="n per arm, comma-separated.")],
+    sd: Annotated[float, typer.Option(help="Within-arm SD of the outcome.")],
+    n_sims: Annotated[int, typer.Option(help="Simulated trials per grid cell.")] = 10_000,
+    analysis: Annotated[str, typer.Option(help="ttest, ancova or responder.")] = "ttest",
+    baseline_corr: Annotated[float, typer.Option(help="Baseline-follow-up correlation.")] = 0.0,
+    alpha: Annotated[float, typer.Option(help="Significance level.")] = 0.05,
+    sided: Annotated[int, typer.Option(help="1 or 2.")] = 2,
+    dropout: Annotated[float, typer.Option(help="Dropout probability (MCAR).")] = 0.0,
+    seed: Annotated[int | None, typer.Option(help="Root seed (recorded in the output).")] = None,
+    out: Annotated[Path | None, typer.Option(help="Write the grid to .nc or .csv.")] = None,
+    scheduler: Annotated[
+        str | None, typer.Option(help="'dask' (local cluster) or a Dask scheduler address.")
+    ] = None,
+    progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
+) -> None:
+    """Simulated power of a two-arm parallel trial over a grid of effects and sizes."""
+    from fibrosim.grid import simulate_grid
+    from fibrosim.trials.designs import ParallelDesign
+
+    if out is not None and out.suffix not in (".nc", ".csv"):
+        raise ValueError(f"--out must end in .nc or .csv; got {out}.")
+    effects = _floats(effect, "effect")
+    sizes = [int(n) for n in _floats(n_per_arm, "n-per-arm")]
+    base = ParallelDesign(
+        n_per_arm=sizes[0],
+        effect=effects[0],
+        sd=sd,
+        baseline_corr=baseline_corr,
+        analysis=analysis,
+        alpha=alpha,
+        sided=sided,
+        dropout=dropout,
+    )
+    grid = simulate_grid(
+        base,
+        n_sims,
+        rng=seed,
+        scheduler=scheduler,
+        progress=progress,
+        effect=effects,
+        n_per_arm=sizes,
+    )
+    table = grid["power"].to_pandas()
+    typer.echo(
+        f"power ({n_sims} simulated trials per cell, MCSE <= {float(grid['mcse'].max()):.4f}):"
+    )
+    typer.echo(table.to_string(float_format=lambda x: f"{x:.4f}"))
+    if out is not None:
+        if out.suffix == ".nc":
+            grid.to_netcdf(out, engine="h5netcdf")
+        else:
+            grid[["power", "mcse"]].to_dataframe().to_csv(out)
+        typer.echo(f"wrote {out}")
 
 
 def main() -> None:  # pragma: no cover - console entry point
