@@ -503,6 +503,16 @@ class MetaRegressionResult:
     perm_qm_pvalue: float | None = None
     n_permutations: int | None = None
 
+    @property
+    def zval(self) -> FloatArray:
+        """Alias of :attr:`stat` (metafor's name; a t statistic when ``test="knha"``)."""
+        return self.stat
+
+    @property
+    def tval(self) -> FloatArray:
+        """Alias of :attr:`stat`."""
+        return self.stat
+
     def to_dataframe(self) -> pd.DataFrame:
         """One row per coefficient (and per batch element, as a MultiIndex)."""
         stat_name = "tval" if self.test == "knha" else "zval"
