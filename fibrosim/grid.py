@@ -74,10 +74,12 @@ def _dask_client(scheduler: str) -> Iterator[Any]:
             client.close()
         return
     try:
-        yield distributed.get_client()
+        active = distributed.get_client()
+    except ValueError:  # no active client: start a small in-process cluster and close it after
+        active = None
+    if active is not None:
+        yield active
         return
-    except ValueError:
-        pass
     cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False)
     client = distributed.Client(cluster)
     try:
