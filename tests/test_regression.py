@@ -178,6 +178,24 @@ def test_batched_equals_looped_and_padding() -> None:
     assert pad.k.tolist() == [13, 12]
 
 
+@pytest.mark.parametrize("method", ["FE", "DL", "HE", "HS", "ML", "REML", "PM", "EB"])
+def test_equivariance_in_the_moderators(method: str) -> None:
+    """Adding c·x to yi shifts the slope by c and leaves tau² and QE alone; reordering studies
+    changes nothing.  (SJ is excluded: its starting value uses the raw variance of yi.)"""
+    d, X = _design("bcg_ablat_year")
+    y = np.asarray(d["yi"])
+    v = np.asarray(d["vi"])
+    base = meta_regression(y, v, X, method=method)
+    shifted = meta_regression(y + 0.01 * X["ablat"].to_numpy(), v, X, method=method)
+    np.testing.assert_allclose(shifted.coefficients - base.coefficients, [0, 0.01, 0], atol=1e-9)
+    np.testing.assert_allclose(shifted.tau2, base.tau2, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(shifted.qe, base.qe, rtol=1e-9)
+    order = np.random.default_rng(7).permutation(len(y))
+    perm = meta_regression(y[order], v[order], X.iloc[order], method=method)
+    np.testing.assert_allclose(perm.coefficients, base.coefficients, rtol=1e-9)
+    np.testing.assert_allclose(perm.tau2, base.tau2, rtol=1e-9, atol=1e-12)
+
+
 def test_result_table_and_repr() -> None:
     d, X = _design("bcg_ablat")
     res = meta_regression(d["yi"], d["vi"], X, test="knha")
