@@ -239,9 +239,9 @@ def assurance_gs(
     upper_end = float(design.upper[-1]) + 8.5
     nodes = 0.5 * (upper_end - _ETA_LOW) * (_GL_NODES + 1.0) + _ETA_LOW
     gl_w = 0.5 * (upper_end - _ETA_LOW) * _GL_WEIGHTS
-    with np.errstate(divide="ignore", invalid="ignore"):
-        dens = stats.norm.pdf(nodes, eta_mean[..., None], np.maximum(eta_sd, 1e-300)[..., None])
-        above = stats.norm.sf(upper_end, eta_mean, np.maximum(eta_sd, 1e-300))
+    wide_sd = np.where(narrow, 1.0, eta_sd)  # narrow rows take the Gauss-Hermite value
+    dens = stats.norm.pdf(nodes, eta_mean[..., None], wide_sd[..., None])
+    above = stats.norm.sf(upper_end, eta_mean, wide_sd)
     wide = dens @ (gl_w * power_at(nodes)) + above
     per_component = np.where(narrow, gh, wide)
     return np.asarray((per_component @ w).reshape(np.shape(n)), dtype=np.float64)
