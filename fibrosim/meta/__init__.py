@@ -11,12 +11,15 @@ __getattr__, __all__ = lazy_exports(
         # regression.py
         "meta_regression": "regression",
         "subgroup_analysis": "regression",
+        "MetaRegressionResult": "regression",
+        "SubgroupResult": "regression",
         # diagnostics.py
         "leave_one_out": "diagnostics",
         "influence": "diagnostics",
         "egger_test": "diagnostics",
         "trim_and_fill": "diagnostics",
         "blup": "diagnostics",
+        "rank_test": "diagnostics",
         # bayes.py
         "bayes_random_effects": "bayes",
         # map.py and mixtures.py
