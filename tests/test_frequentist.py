@@ -83,7 +83,7 @@ def test_reference_grid_is_complete() -> None:
     expected = set(itertools.product(DATASETS, REF["methods"], REF["tests"]))
     got = {(f["dataset"], f["method"], f["test"]) for f in FITS}
     assert got == expected
-    assert len(FITS) == len(DATASETS) * len(REF["methods"]) * len(REF["tests"]) == 200
+    assert len(FITS) == len(DATASETS) * len(REF["methods"]) * len(REF["tests"]) == 240
     # every estimator fibrosim offers is covered ("FE" is metafor's "EE")
     assert set(METHODS) - {"FE"} == set(REF["methods"])
     # Q-profile intervals exist for every k >= 2 random-effects fit
@@ -393,6 +393,31 @@ def test_reml_fallback_warns_and_agrees(monkeypatch: pytest.MonkeyPatch) -> None
     # bounded Brent stops at xatol = 1e-14 (tau² + mean vi) but the likelihood is flat to
     # O(step²) there, so tau² agrees to ~1e-8 relative
     np.testing.assert_allclose(float(r.tau2), f["tau2"], rtol=1e-7)
+
+
+@pytest.mark.parametrize(("dataset", "method"), [("bimodal_a", "REML"), ("bimodal_b", "ML")])
+def test_interior_maximum_beats_boundary_maximum(dataset: str, method: str) -> None:
+    # the score at tau² = 0 is negative (zero is a local maximum) but a higher interior maximum
+    # exists; metafor's Fisher scoring from the Hedges start finds it, and so must fibrosim
+    d = DATASETS[dataset]
+    y, v = np.array([d["yi"]]), np.array([d["vi"]])
+    m = np.ones_like(y)
+    reml = method == "REML"
+    assert _tau2._score_parts(y, v, m, np.zeros(1), reml)[0][0] < 0.0
+    r = random_effects(d["yi"], d["vi"], method=method)
+    ref = next(f for f in FITS if (f["dataset"], f["method"], f["test"]) == (dataset, method, "z"))
+    np.testing.assert_allclose(float(r.tau2), ref["tau2"], rtol=RTOL)
+    grid = np.concatenate([[0.0], np.logspace(-6, 3, 2000)])
+    ll_grid = _tau2._loglik(
+        np.repeat(y, grid.size, 0),
+        np.repeat(v, grid.size, 0),
+        np.repeat(m, grid.size, 0),
+        grid,
+        reml,
+    )
+    ll_hat = _tau2._loglik(y, v, m, np.atleast_1d(r.tau2), reml)[0]
+    assert ll_hat >= ll_grid.max() - 1e-12
+    assert ll_hat > ll_grid[0]
 
 
 def test_ll0check_fallback_core() -> None:

@@ -374,6 +374,39 @@ def _score_step(
     return score > 0.0, t + score / curv, score == 0.0
 
 
+#: Points of the log-spaced score scan in ``(0, t_max]`` (ratio ~2.6 between neighbours over
+#: eight decades) used to find interior maxima when tau² = 0 is itself a local maximum.
+_SCAN = np.logspace(-8.0, 0.0, 20)
+#: Largest number of doubles a vectorised scan chunk may allocate per temporary.
+_SCAN_CHUNK = 2_000_000
+
+
+def _scan_scores(
+    y: FloatArray, v: FloatArray, m: FloatArray, t_max: FloatArray, reml: bool
+) -> FloatArray:
+    """Scores at ``t_max x _SCAN`` for every row, shape (n, len(_SCAN)), in bounded chunks."""
+    n, kk = y.shape
+    out = np.empty((n, _SCAN.size))
+    per = max(1, _SCAN_CHUNK // max(1, n * kk))
+    y3, v3, m3 = y[:, None, :], v[:, None, :], m[:, None, :]
+    for g in range(0, _SCAN.size, per):
+        t = t_max[:, None] * _SCAN[None, g : g + per]
+        out[:, g : g + per] = _score_parts(y3, v3, m3, t, reml)[0]
+    return out
+
+
+def _best_of(
+    y: FloatArray, v: FloatArray, m: FloatArray, candidates: list[float], reml: bool
+) -> float:
+    """The candidate tau² with the largest (restricted) likelihood, for one analysis."""
+    t = np.asarray(candidates)
+    n = t.size
+    ll = _loglik(
+        np.repeat(y[None], n, 0), np.repeat(v[None], n, 0), np.repeat(m[None], n, 0), t, reml
+    )
+    return float(t[int(np.argmax(ll))])
+
+
 def tau2_ml(
     y: FloatArray,
     v: FloatArray,
@@ -383,15 +416,17 @@ def tau2_ml(
     reml: bool,
     max_iter: int = _MAX_ITER,
 ) -> Tau2Fit:
-    """ML or REML estimate of tau² and its SE, by bracketed Newton with a global check.
+    """ML or REML estimate of tau² and its SE: the global maximiser on ``[0, t_max]``.
 
-    If the score at tau² = 0 is <= 0, zero is a boundary maximum; the Hedges estimate (metafor's
-    starting value) is then checked for a larger interior maximum.  Otherwise the score changes
-    sign in ``(0, t_max]`` (:func:`_score_upper_bound`) and :func:`_solve_bracketed` finds that
-    root.  As metafor's ``ll0check``, the likelihood at the solution is compared with the one at
-    tau² = 0; an analysis that fails this check or does not converge within ``max_iter`` steps
-    is solved again by a bounded 1-D maximisation (:func:`_fallback_1d`) and marked in
-    ``fallback``.
+    All maxima lie in ``[0, t_max]`` (:func:`_score_upper_bound`).  If the score at tau² = 0 is
+    positive, it changes sign in ``(0, t_max]`` and :func:`_solve_bracketed` finds the root.  If
+    it is <= 0, zero is a local maximum, but the likelihood can have a second, interior one
+    (common with very unequal variances); a log-spaced scan of the score brackets every
+    interior maximum, each is solved, and the candidate with the largest likelihood wins (the
+    comparison metafor's ``ll0check`` makes).  An analysis whose iteration does not converge
+    within ``max_iter`` steps, or whose interior solution has a smaller likelihood than tau² = 0
+    although the score at 0 is positive, is solved again by a bounded 1-D maximisation
+    (:func:`_fallback_1d`) and marked in ``fallback``.
 
     References
     ----------
@@ -402,35 +437,66 @@ def tau2_ml(
     scale = _mean_scale(v, m, k)
     zero = np.zeros(n)
     score0, info0, _ = _score_parts(y, v, m, zero, reml)
-    start = _he_point(y, v, m, k)
-    hi = _score_upper_bound(y, v, m, k)
-    lo = zero.copy()
+    t_max = _score_upper_bound(y, v, m, k)
+    lo, hi = zero.copy(), t_max.copy()
     interior = score0 > 0.0
-    boundary = ~interior & (start > 0.0)
-    if np.any(boundary):
-        # zero is a local maximum; look for an interior one beyond the Hedges estimate
-        b = np.flatnonzero(boundary)
-        sb = _score_parts(y[b], v[b], m[b], start[b], reml)[0]
-        more = b[sb > 0.0]
-        interior[more] = True
-        lo[more] = start[more]
+    start = np.where(interior, np.minimum(score0 / info0, 0.5 * t_max), 0.0)
+    extra: dict[int, list[tuple[float, float]]] = {}
+    b = np.flatnonzero(~interior)
+    if b.size:
+        scores = _scan_scores(y[b], v[b], m[b], t_max[b], reml)
+        up = scores > 0.0
+        brackets = up[:, :-1] & ~up[:, 1:]
+        found = brackets.any(axis=1)
+        j = np.argmax(brackets, axis=1)
+        rows = b[found]
+        interior[rows] = True
+        lo[rows] = t_max[rows] * _SCAN[j[found]]
+        hi[rows] = t_max[rows] * _SCAN[j[found] + 1]
+        start[rows] = 0.5 * (lo[rows] + hi[rows])
+        for r_, row in zip(
+            np.flatnonzero(brackets.sum(axis=1) > 1), b[brackets.sum(axis=1) > 1], strict=True
+        ):
+            js = np.flatnonzero(brackets[r_])[1:]
+            extra[int(row)] = [(t_max[row] * _SCAN[i], t_max[row] * _SCAN[i + 1]) for i in js]
     tau = zero.copy()
     converged = np.ones(n, dtype=bool)
     idx = np.flatnonzero(interior)
     if idx.size:
-        t0 = np.where(start[idx] > lo[idx], start[idx], lo[idx] + score0[idx] / info0[idx])
-        t0 = np.where((t0 > lo[idx]) & (t0 < hi[idx]), t0, 0.5 * (lo[idx] + hi[idx]))
-        rows = (y, v, m) if idx.size == n else (y[idx], v[idx], m[idx])
+        rows_ = (y, v, m) if idx.size == n else (y[idx], v[idx], m[idx])
         step = functools.partial(_score_step, reml=reml)
         tau[idx], converged[idx] = _solve_bracketed(
-            step, rows, lo[idx], hi[idx], t0, scale[idx], max_iter
+            step, rows_, lo[idx], hi[idx], start[idx], scale[idx], max_iter
         )
-    suspect = ~converged
+    # further interior maxima (rare): solve each and keep the best, one analysis at a time
+    step = functools.partial(_score_step, reml=reml)
+    for row, brs in extra.items():
+        cands = [float(tau[row])]
+        for a_, c_ in brs:
+            t_r, ok = _solve_bracketed(
+                step,
+                (y[row : row + 1], v[row : row + 1], m[row : row + 1]),
+                np.array([a_]),
+                np.array([c_]),
+                np.array([0.5 * (a_ + c_)]),
+                scale[row : row + 1],
+                max_iter,
+            )
+            converged[row] &= bool(ok[0])
+            cands.append(float(t_r[0]))
+        tau[row] = _best_of(y[row], v[row], m[row], cands, reml)
+    # zero against the interior solution (metafor's ll0check): where zero is a local maximum
+    # this decides between two maxima; where the score at zero is positive, zero winning means
+    # the iteration went wrong
     pos = np.flatnonzero(converged & (tau > 0.0))
+    suspect = ~converged
     if pos.size:
         ll_hat = _loglik(y[pos], v[pos], m[pos], tau[pos], reml)
         ll_0 = _loglik(y[pos], v[pos], m[pos], zero[pos], reml)
-        suspect[pos[ll_0 - ll_hat > 1e-12 * np.maximum(1.0, np.abs(ll_hat))]] = True
+        zero_wins = ll_0 - ll_hat > 1e-12 * np.maximum(1.0, np.abs(ll_hat))
+        boundary_max = score0[pos] <= 0.0
+        tau[pos[zero_wins & boundary_max]] = 0.0
+        suspect[pos[zero_wins & ~boundary_max]] = True
     for i in np.flatnonzero(suspect):
         tau[i] = _fallback_1d(y[i], v[i], m[i], float(k[i]), reml)
     w = _weights(v, m, tau)

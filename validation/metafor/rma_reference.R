@@ -52,6 +52,14 @@ datasets <- list(
   pymare_toy = list(
     yi = c(-1, 0.5, 0.5, 0.5, 1, 1, 2, 10), vi = c(1, 1, 2.4, 0.5, 1, 1, 1.2, 1.5),
     source = "PyMARE issue 75 toy data"),
+  bimodal_a = list(
+    yi = c(-3.66, -3.2224, 4.1977, 0.8796, 0.319), vi = c(2.45307, 6.57516, 8.3553, 0.3988, 0.023),
+    source = paste("synthetic: REML/ML likelihood with a local maximum at tau^2 = 0 and a higher",
+                   "interior one (found by a random search in fibrosim's tests)")),
+  bimodal_b = list(
+    yi = c(-2.0031, 0.4897, -2.4923, 7.0374, -2.1124),
+    vi = c(7.54007, 0.01349, 1.94907, 3.71819, 4.02921),
+    source = "synthetic: ML likelihood with local maxima at 0 and at an interior tau^2"),
   equal_variances = list(
     yi = c(3, 2, 5, 4, 6), vi = rep(1, 5),
     source = "metafor test_misc_handling_nas.r toy data (vi = 1)")
