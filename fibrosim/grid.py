@@ -52,7 +52,12 @@ def _check_axes(design: Any, axes: dict[str, Any]) -> dict[str, list[Any]]:
 
 
 def _task(
-    plan: Any, engine: str, cell_seed: np.random.SeedSequence, first: int, sizes: list[int], prior: Any
+    plan: Any,
+    engine: str,
+    cell_seed: np.random.SeedSequence,
+    first: int,
+    sizes: list[int],
+    prior: Any,
 ) -> Any:
     return sim.run_blocks(plan, engine, cell_seed, first, sizes, prior)
 
@@ -67,11 +72,11 @@ def _dask_client(scheduler: str) -> Iterator[Any]:
             "(pip install 'fibrosim[parallel]')."
         ) from exc
     if scheduler != "dask":
-        client = distributed.Client(scheduler)
+        client = distributed.Client(scheduler)  # type: ignore[no-untyped-call]
         try:
             yield client
         finally:
-            client.close()
+            client.close()  # type: ignore[no-untyped-call]
         return
     try:
         active = distributed.get_client()
@@ -80,13 +85,13 @@ def _dask_client(scheduler: str) -> Iterator[Any]:
     if active is not None:
         yield active
         return
-    cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False)
-    client = distributed.Client(cluster)
+    cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False)  # type: ignore[no-untyped-call]
+    client = distributed.Client(cluster)  # type: ignore[no-untyped-call]
     try:
         yield client
     finally:
-        client.close()
-        cluster.close()
+        client.close()  # type: ignore[no-untyped-call]
+        cluster.close()  # type: ignore[no-untyped-call]
 
 
 def simulate_grid(
@@ -142,7 +147,9 @@ def simulate_grid(
     chunk = sim.check_chunk_size(chunk_size)
     grid = _check_axes(design, axes)
     if scheduler is not None and not isinstance(scheduler, str):
-        raise TypeError(f"`scheduler` must be None, 'dask' or a scheduler address; got {scheduler!r}.")
+        raise TypeError(
+            f"`scheduler` must be None, 'dask' or a scheduler address; got {scheduler!r}."
+        )
     root = sim.root_seed(rng)
     names = list(grid)
     shape = tuple(len(v) for v in grid.values())
@@ -182,7 +189,7 @@ def simulate_grid(
                 index = {f.key: j for j, f in enumerate(futures)}
                 import distributed
 
-                for fut in distributed.as_completed(futures):
+                for fut in distributed.as_completed(futures):  # type: ignore[no-untyped-call]
                     results[index[fut.key]] = fut.result()
                     bar.advance()
     finally:
@@ -241,5 +248,3 @@ class _NoBar:
 
 def _progress(show: bool, total: int) -> _Bar | _NoBar:
     return _Bar(total) if show else _NoBar()
-
-

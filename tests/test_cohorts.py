@@ -82,14 +82,18 @@ def test_responder_probability_closed_form_and_quadrature() -> None:
     def integrand(x: float) -> float:
         cond_mean = mu_y + rho * s1 / s0 * (x - c.baseline_mean)
         cond_sd = s1 * math.sqrt(1 - rho * rho)
-        return float(stats.norm.pdf(x, c.baseline_mean, s0) * stats.norm.cdf(0.7 * x, cond_mean, cond_sd))
+        return float(
+            stats.norm.pdf(x, c.baseline_mean, s0) * stats.norm.cdf(0.7 * x, cond_mean, cond_sd)
+        )
 
     ref = integrate.quad(integrand, -np.inf, np.inf, epsabs=1e-13)[0]
     assert c.responder_probability(-0.7, 0.3) == pytest.approx(ref, abs=1e-10)
     # a threshold 8 SDs below the mean truncates nothing: quadrature = closed form
     far = CohortModel(6.83, 1.19, 0.48, 2.5977, -1.29, inclusion_threshold=6.83 - 8 * 1.19)
     near = CohortModel(6.83, 1.19, 0.48, 2.5977, -1.29)
-    assert far.responder_probability(-0.5, 0.5) == pytest.approx(near.responder_probability(-0.5, 0.5), abs=1e-9)
+    assert far.responder_probability(-0.5, 0.5) == pytest.approx(
+        near.responder_probability(-0.5, 0.5), abs=1e-9
+    )
 
 
 def test_placebo_calibration_hits_the_target() -> None:

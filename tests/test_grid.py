@@ -1,4 +1,4 @@
-"""Scenario grids: labelled output, seeding per cell and bit-identical results under any chunking."""
+"""Scenario grids: labelled output, seeding per cell, bit-identical results under any chunking."""
 
 from __future__ import annotations
 
@@ -70,7 +70,9 @@ def test_grid_sweeps_fields_of_a_wrapped_design_and_multi_comparisons() -> None:
     ds = simulate_grid(multi, 2000, rng=12, multiplicity=["bonferroni", "holm"])
     assert list(ds.comparison.values) == ["arm1", "arm2"]
     # Holm rejects at least what Bonferroni rejects, replicate by replicate (same seeds)
-    assert float(ds.power.sel(multiplicity="holm")) >= float(ds.power.sel(multiplicity="bonferroni"))
+    assert float(ds.power.sel(multiplicity="holm")) >= float(
+        ds.power.sel(multiplicity="bonferroni")
+    )
 
 
 def test_grid_progress_bar_runs() -> None:
@@ -81,13 +83,17 @@ def test_grid_progress_bar_runs() -> None:
 def test_grid_messages() -> None:
     with pytest.raises(ValueError, match=r"give at least one axis"):
         simulate_grid(DESIGN, 100)
-    with pytest.raises(ValueError, match=r"axis `n` is not a field of ParallelDesign; allowed: n_per_arm"):
+    with pytest.raises(
+        ValueError, match=r"axis `n` is not a field of ParallelDesign; allowed: n_per_arm"
+    ):
         simulate_grid(DESIGN, 100, n=[1, 2])
     with pytest.raises(TypeError, match=r"axis `effect` must be a sequence of values; got 0.5"):
         simulate_grid(DESIGN, 100, effect=0.5)
     with pytest.raises(ValueError, match=r"axis `effect` must not be empty"):
         simulate_grid(DESIGN, 100, effect=[])
-    with pytest.raises(TypeError, match=r"`scheduler` must be None, 'dask' or a scheduler address; got 3"):
+    with pytest.raises(
+        TypeError, match=r"`scheduler` must be None, 'dask' or a scheduler address; got 3"
+    ):
         simulate_grid(DESIGN, 100, scheduler=3, effect=[0.0])  # type: ignore[arg-type]
     with pytest.raises(ValueError, match=r"`n_per_arm` must be >= 2; got 1"):
         simulate_grid(DESIGN, 100, n_per_arm=[1])

@@ -167,7 +167,9 @@ def test_responder_sufficient_matches_binomial_enumeration() -> None:
     res = simulate(design, N_SIMS, rng=17)
     assert res.engine == "sufficient"
     within(res.power, two_proportion_power(p0, p1, 40, 0.05), N_SIMS)
-    assert res.mean_estimate[0] == pytest.approx(p1 - p0, abs=TOL_MCSE * res.sd_estimate[0] / math.sqrt(N_SIMS))
+    assert res.mean_estimate[0] == pytest.approx(
+        p1 - p0, abs=TOL_MCSE * res.sd_estimate[0] / math.sqrt(N_SIMS)
+    )
 
 
 def test_mcar_dropout_complete_case_matches_binomial_mixture() -> None:
@@ -201,7 +203,9 @@ def test_engines_agree_for_responders_and_mcar_complete_case() -> None:
     for design in (
         cohort.parallel(30, -1.0, analysis="responder", dropout=0.0),
         cohort.parallel(30, -1.0, analysis="ancova", dropout=0.2),
-        MultiArmDesign(20, (-0.8, -0.4), 1.0, analysis="student", multiplicity="hochberg", dropout=0.1),
+        MultiArmDesign(
+            20, (-0.8, -0.4), 1.0, analysis="student", multiplicity="hochberg", dropout=0.1
+        ),
     ):
         a = simulate(design, n, rng=23, engine="sufficient")
         b = simulate(design, n, rng=24, engine="patient")
@@ -312,7 +316,12 @@ def test_crossover_paired_reproduces_sas_proc_power_example() -> None:
     # 100 pairs: power 0.86538 one-sided.  sd of a difference = sqrt(40^2 + 55^2 - 2*.3*40*55).
     sd_diff = math.sqrt(40**2 + 55**2 - 2 * 0.3 * 40 * 55)
     design = CrossoverDesign(
-        50, 20.0, sd_diff / math.sqrt(2), analysis="paired", alpha=0.01, sided=1,
+        50,
+        20.0,
+        sd_diff / math.sqrt(2),
+        analysis="paired",
+        alpha=0.01,
+        sided=1,
         lower_is_better=False,
     )
     res = simulate(design, N_SIMS, rng=52)
@@ -387,7 +396,9 @@ def test_assurance_mixture_and_callable_priors() -> None:
     s = sd * math.sqrt(2 / n)
     design = ParallelDesign(n, 0.0, sd, analysis="z", sided=1, alpha=0.025)
     w, m, v = (0.7, 0.3), (-1.0, 0.0), (0.3**2, 0.2**2)
-    ref = sum(wi * closed_form_assurance(mi, vi, s, 0.025) for wi, mi, vi in zip(w, m, v, strict=True))
+    ref = sum(
+        wi * closed_form_assurance(mi, vi, s, 0.025) for wi, mi, vi in zip(w, m, v, strict=True)
+    )
     res = simulate(design, N_SIMS, rng=72, effect_prior=(w, m, np.sqrt(v)))
     within(res.power, ref, N_SIMS)
     res2 = simulate(design, N_SIMS, rng=73, effect_prior=lambda k, g: g.normal(-0.8, 0.5, k))
@@ -411,10 +422,14 @@ def test_patient_level_missing_data_analyses_keep_type1_error_under_mcar() -> No
 def test_multiple_imputation_type1_error_and_unbiased_estimate() -> None:
     cohort = default_cohort(dropout=0.3)
     n = 4_000
-    null = simulate(cohort.parallel(32, 0.0, analysis="ancova", missing="mi", n_imputations=10), n, rng=82)
+    null = simulate(
+        cohort.parallel(32, 0.0, analysis="ancova", missing="mi", n_imputations=10), n, rng=82
+    )
     within(null.power, 0.05, n)
     cc = simulate(cohort.parallel(32, -1.2, analysis="ancova", missing="cc"), n, rng=83)
-    mi = simulate(cohort.parallel(32, -1.2, analysis="ancova", missing="mi", n_imputations=10), n, rng=84)
+    mi = simulate(
+        cohort.parallel(32, -1.2, analysis="ancova", missing="mi", n_imputations=10), n, rng=84
+    )
     # under MCAR both estimate the same effect; the imputation noise (finite m) and the
     # Barnard-Rubin df cost MI a little power relative to complete-case ANCOVA, never a gain
     se_diff = math.hypot(cc.sd_estimate[0], mi.sd_estimate[0]) / math.sqrt(n)
@@ -426,7 +441,9 @@ def test_mnar_dropout_biases_complete_case_estimate() -> None:
     # patients with worse follow-up pain leave more often: completers look better in both arms,
     # more so on control (higher pain), so the complete-case effect shrinks towards 0
     cohort = default_cohort().continuous()
-    mnar = cohort.parallel(40, -1.0, analysis="ttest", dropout=0.3, dropout_mechanism="MNAR", dropout_slope=1.5)
+    mnar = cohort.parallel(
+        40, -1.0, analysis="ttest", dropout=0.3, dropout_mechanism="MNAR", dropout_slope=1.5
+    )
     res = simulate(mnar, 20_000, rng=85)
     assert res.mean_estimate[0] > -0.95
 
@@ -466,12 +483,16 @@ def test_rng_forms() -> None:
 def test_t_quantile_table_accuracy() -> None:
     df = np.array([1.0, 1.5, 2.0, 7.3, 30.0, 1e3, 1e7, np.inf])
     got = t_quantile(0.975, df)
-    want = np.where(np.isinf(df), special.ndtri(0.975), special.stdtrit(np.where(np.isinf(df), 1, df), 0.975))
+    want = np.where(
+        np.isinf(df), special.ndtri(0.975), special.stdtrit(np.where(np.isinf(df), 1, df), 0.975)
+    )
     np.testing.assert_allclose(got, want, rtol=0, atol=1e-9)  # the table's own guarantee
 
 
 def test_result_views() -> None:
-    res = simulate(MultiArmDesign(20, (-0.5, -0.2), 1.0, arm_names=("tDCS", "exercise")), 2000, rng=1)
+    res = simulate(
+        MultiArmDesign(20, (-0.5, -0.2), 1.0, arm_names=("tDCS", "exercise")), 2000, rng=1
+    )
     assert isinstance(res, SimulationResult)
     df = res.to_dataframe()
     assert list(df["comparison"]) == ["success", "tDCS", "exercise"]
@@ -508,19 +529,27 @@ def test_parallel_design_messages(kwargs: dict[str, object], match: str) -> None
 
 
 def test_other_design_messages() -> None:
-    with pytest.raises(ValueError, match=r"`arm_names` must be 2 strings, one per effect; got \('a',\)"):
+    with pytest.raises(
+        ValueError, match=r"`arm_names` must be 2 strings, one per effect; got \('a',\)"
+    ):
         MultiArmDesign(10, (-1, -1), 1.0, arm_names=("a",))
-    with pytest.raises(ValueError, match=r"`multiplicity` must be one of 'none', .*; got 'dunnett'"):
+    with pytest.raises(
+        ValueError, match=r"`multiplicity` must be one of 'none', .*; got 'dunnett'"
+    ):
         MultiArmDesign(10, (-1, -1), 1.0, multiplicity="dunnett")
     with pytest.raises(ValueError, match=r"`factor_names` must be two distinct strings"):
         FactorialDesign(10, -1, -1, 1.0, factor_names=("a", "a"))
-    with pytest.raises(ValueError, match=r"`analysis` must be one of 'abba', 'paired'; got 'ttest'"):
+    with pytest.raises(
+        ValueError, match=r"`analysis` must be one of 'abba', 'paired'; got 'ttest'"
+    ):
         CrossoverDesign(10, -1, 1.0, analysis="ttest")
     with pytest.raises(ValueError, match=r"`sd_within` must be > 0; got -1.0"):
         CrossoverDesign(10, -1, -1.0)
     with pytest.raises(TypeError, match=r"`bounds` must be an array of efficacy z-bounds"):
         GroupSequentialDesign(ParallelDesign(90, -1, 1.0), object())
-    with pytest.raises(ValueError, match=r"`timing` must increase strictly within \(0, 1\] and end at 1"):
+    with pytest.raises(
+        ValueError, match=r"`timing` must increase strictly within \(0, 1\] and end at 1"
+    ):
         GroupSequentialDesign(ParallelDesign(90, -1, 1.0), [3.0, 2.0], timing=(0.6, 0.5))
     with pytest.raises(ValueError, match=r"`timing` gives looks with \[1, 90\] patients per arm"):
         GroupSequentialDesign(ParallelDesign(90, -1, 1.0), [3.0, 2.0], timing=(0.01, 1.0))
@@ -532,15 +561,23 @@ def test_simulate_messages() -> None:
     design = ParallelDesign(10, -0.5, 1.0)
     with pytest.raises(ValueError, match=r"`n_sims` must be >= 1; got 0"):
         simulate(design, 0)
-    with pytest.raises(TypeError, match=r"`chunk_size` must be a positive whole number or None; got 'big'"):
+    with pytest.raises(
+        TypeError, match=r"`chunk_size` must be a positive whole number or None; got 'big'"
+    ):
         simulate(design, 10, chunk_size="big")  # type: ignore[arg-type]
-    with pytest.raises(ValueError, match=r"`engine` must be one of 'auto', 'sufficient', 'patient'; got 'gpu'"):
+    with pytest.raises(
+        ValueError, match=r"`engine` must be one of 'auto', 'sufficient', 'patient'; got 'gpu'"
+    ):
         simulate(design, 10, engine="gpu")
     with pytest.raises(TypeError, match=r"`design` must be a ParallelDesign, .*; got dict"):
         simulate({}, 10)
-    with pytest.raises(ValueError, match=r"`engine` 'sufficient' is not exact for this design because the cohort"):
+    with pytest.raises(
+        ValueError, match=r"`engine` 'sufficient' is not exact for this design because the cohort"
+    ):
         simulate(default_cohort().parallel(10, -1.0), 10, engine="sufficient")
-    with pytest.raises(ValueError, match=r"`engine` 'patient' supports parallel-group designs only"):
+    with pytest.raises(
+        ValueError, match=r"`engine` 'patient' supports parallel-group designs only"
+    ):
         simulate(CrossoverDesign(10, -1, 1.0), 10, engine="patient")
     with pytest.raises(ValueError, match=r"`effect_prior` needs a design with a single effect"):
         simulate(MultiArmDesign(10, (-1, -1), 1.0), 10, effect_prior=([1.0], [0.0], [1.0]))

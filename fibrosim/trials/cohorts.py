@@ -54,7 +54,10 @@ _DEFAULTS_NAME = "cohort_defaults"
 
 def _defaults_dir() -> Path:
     here = Path(__file__).resolve()
-    for candidate in (here.parents[2] / "studies" / "design", here.parents[1] / "_studies" / "design"):
+    for candidate in (
+        here.parents[2] / "studies" / "design",
+        here.parents[1] / "_studies" / "design",
+    ):
         if (candidate / f"{_DEFAULTS_NAME}.csv").exists():
             return candidate
     raise FileNotFoundError(
@@ -197,12 +200,20 @@ class CohortModel:
 
     def __post_init__(self) -> None:
         s = object.__setattr__
-        s(self, "baseline_mean", float(check_in_interval("baseline_mean", self.baseline_mean, -1e12, 1e12)))
+        s(
+            self,
+            "baseline_mean",
+            float(check_in_interval("baseline_mean", self.baseline_mean, -1e12, 1e12)),
+        )
         s(self, "baseline_sd", float(check_positive("baseline_sd", self.baseline_sd)))
         corr = check_in_interval("baseline_corr", self.baseline_corr, -1, 1, closed="neither")
         s(self, "baseline_corr", float(corr))
         s(self, "sd_change", float(check_positive("sd_change", self.sd_change)))
-        s(self, "placebo_change", float(check_in_interval("placebo_change", self.placebo_change, -1e12, 1e12)))
+        s(
+            self,
+            "placebo_change",
+            float(check_in_interval("placebo_change", self.placebo_change, -1e12, 1e12)),
+        )
         s(self, "dropout", float(check_in_interval("dropout", self.dropout, 0, 1, closed="left")))
         for name in ("inclusion_threshold", "scale_min", "scale_max", "scale_step"):
             value = getattr(self, name)
@@ -239,7 +250,8 @@ class CohortModel:
                 raise ValueError(
                     "a normal truncated at `inclusion_threshold` needs baseline_sd < "
                     f"baseline_mean - inclusion_threshold; got baseline_mean={self.baseline_mean}, "
-                    f"baseline_sd={self.baseline_sd}, inclusion_threshold={self.inclusion_threshold}."
+                    f"baseline_sd={self.baseline_sd}, "
+                    f"inclusion_threshold={self.inclusion_threshold}."
                 )
             latent = _latent_normal(self.baseline_mean, self.baseline_sd, self.inclusion_threshold)
         s(self, "latent_baseline", latent)
@@ -247,7 +259,7 @@ class CohortModel:
     # --- derived quantities -------------------------------------------------------------
     @property
     def followup_sd(self) -> float:
-        """Follow-up SD ``s1 = rho s0 + sqrt(s0^2 (rho^2 - 1) + sd_change^2)`` (variance sum law)."""
+        """Follow-up SD ``s1 = rho s0 + sqrt(s0^2 (rho^2 - 1) + sd_change^2)`` (sum law)."""
         s0, rho = self.baseline_sd, self.baseline_corr
         return rho * s0 + math.sqrt(s0 * s0 * (rho * rho - 1) + self.sd_change**2)
 
@@ -300,11 +312,15 @@ class CohortModel:
         cond = special.ndtr((keep * x - mu_y - beta * (x - m)) / sd_e)
         return float(0.5 * (hi - a) * np.sum(weights * dens * cond))
 
-    def placebo_responder_rates(self, thresholds: tuple[float, ...] = (0.3, 0.5)) -> dict[float, float]:
+    def placebo_responder_rates(
+        self, thresholds: tuple[float, ...] = (0.3, 0.5)
+    ) -> dict[float, float]:
         """Implied share of placebo patients reaching each relief threshold (latent scale)."""
         return {float(t): self.responder_probability(0.0, t) for t in thresholds}
 
-    def calibrate_placebo_change(self, target: float = 0.308, threshold: float = 0.3) -> CohortModel:
+    def calibrate_placebo_change(
+        self, target: float = 0.308, threshold: float = 0.3
+    ) -> CohortModel:
         """Copy of the cohort whose placebo change gives ``target`` responders at ``threshold``.
 
         ``placebo_change`` is solved (Brent) so that :meth:`responder_probability` equals
@@ -316,7 +332,10 @@ class CohortModel:
         mult = self.drug_resistance.placebo_multiplier
 
         def f(change: float) -> float:
-            return replace(self, placebo_change=change / mult).responder_probability(0, threshold) - target
+            return (
+                replace(self, placebo_change=change / mult).responder_probability(0, threshold)
+                - target
+            )
 
         span = 20 * self.followup_sd
         change = optimize.brentq(f, -span, span, xtol=1e-12)
@@ -324,7 +343,11 @@ class CohortModel:
 
     # --- designs ------------------------------------------------------------------------
     def _design_kwargs(self, kwargs: dict[str, Any]) -> dict[str, Any]:
-        out = {"sd": self.followup_sd, "baseline_corr": self.baseline_corr, "dropout": self.dropout}
+        out: dict[str, Any] = {
+            "sd": self.followup_sd,
+            "baseline_corr": self.baseline_corr,
+            "dropout": self.dropout,
+        }
         out.update(kwargs)
         out["cohort"] = self
         return out
@@ -354,7 +377,10 @@ class CohortModel:
         if "interaction" in kwargs:
             kwargs["interaction"] = float(kwargs["interaction"]) * mult
         return FactorialDesign(
-            n_per_cell, float(effect_a) * mult, float(effect_b) * mult, **self._design_kwargs(kwargs)
+            n_per_cell,
+            float(effect_a) * mult,
+            float(effect_b) * mult,
+            **self._design_kwargs(kwargs),
         )
 
 

@@ -1,4 +1,4 @@
-"""Trial design specifications for simulation: parallel, multi-arm, factorial, crossover, sequential.
+"""Trial designs for simulation: parallel, multi-arm, factorial, crossover, group-sequential.
 
 Every design is a frozen, slotted dataclass checked once in ``__post_init__``; an invalid field
 raises a ``ValueError`` (or ``TypeError``) naming the field, the value and what is allowed.  A
@@ -383,7 +383,7 @@ class CrossoverDesign:
     @property
     def carryover_residual(self) -> float:
         """Carry-over left after the washout."""
-        return self.carryover * 2.0 ** (-self.washout / self.carryover_half_life)
+        return float(self.carryover * 2.0 ** (-self.washout / self.carryover_half_life))
 
 
 def _bounds_array(bounds: Any) -> tuple[float, ...]:
@@ -458,7 +458,7 @@ class GroupSequentialDesign:
     def n_looks(self) -> tuple[int, ...]:
         """Cumulative patients per arm at each look."""
         n = self.design.n_per_arm
-        return tuple(int(round(t * n)) for t in self.timing or ())
+        return tuple(round(t * n) for t in self.timing or ())
 
 
 def design_fields(design: Any) -> tuple[str, ...]:

@@ -57,7 +57,9 @@ def dropout_intercept(rate: float, slope: float) -> float:
     z, w = np.polynomial.hermite_e.hermegauss(80)
     w = w / w.sum()
     return float(
-        optimize.brentq(lambda a: float(np.sum(w * special.expit(a + slope * z))) - rate, -60, 60, xtol=1e-13)
+        optimize.brentq(
+            lambda a: float(np.sum(w * special.expit(a + slope * z))) - rate, -60, 60, xtol=1e-13
+        )
     )
 
 
@@ -105,13 +107,15 @@ def _analyse(
         xbar = s["sx"] / n
         sxx = (s["sxx"] - s["sx"] * xbar).sum(axis=1)
         sxy = (s["sxy"] - s["sx"] * ybar).sum(axis=1)
-        return contrast_tests(
-            "ancova", c, n, ybar, xbar=xbar, sxx=sxx, sxy=sxy, syy=ss.sum(axis=1)
-        )
+        return contrast_tests("ancova", c, n, ybar, xbar=xbar, sxx=sxx, sxy=sxy, syy=ss.sum(axis=1))
 
 
 def _responders(
-    c: FloatArray, x: FloatArray, y: FloatArray, w: FloatArray | None, offsets: NDArray[np.intp],
+    c: FloatArray,
+    x: FloatArray,
+    y: FloatArray,
+    w: FloatArray | None,
+    offsets: NDArray[np.intp],
     threshold: float,
 ) -> tuple[FloatArray, FloatArray, FloatArray]:
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -162,7 +166,9 @@ def _multiple_imputation(
             + sigma[:, group_of] * rng.standard_normal(x.shape)
         )
         yc = np.where(missing, draw, y)
-        est, se, _ = _analyse(d.analysis, plan.contrasts, _sums(x, yc, None, offsets, d.analysis == "ancova"), d.sd)
+        est, se, _ = _analyse(
+            d.analysis, plan.contrasts, _sums(x, yc, None, offsets, d.analysis == "ancova"), d.sd
+        )
         ests.append(est)
         variances.append(se * se)
     q = np.stack(ests)
@@ -247,7 +253,13 @@ def simulate_groups_block(
         sums = _sums(xo, yo, observed, offsets, need_x=d.analysis == "ancova")
         est, se, df = _analyse(d.analysis, plan.contrasts, sums, d.sd)
     rejected = decide(
-        est, se, df, alpha=d.alpha, sided=d.sided, benefit_sign=sign,
-        multiplicity=getattr(d, "multiplicity", "none"), df_min=df_min,
+        est,
+        se,
+        df,
+        alpha=d.alpha,
+        sided=d.sided,
+        benefit_sign=sign,
+        multiplicity=getattr(d, "multiplicity", "none"),
+        df_min=df_min,
     )
     return rejected, est

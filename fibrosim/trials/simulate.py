@@ -207,7 +207,8 @@ def choose_engine(plan: Plan, engine: str) -> str:
     if engine == "patient" and not isinstance(plan, GroupsPlan):
         raise ValueError(
             f"`engine` 'patient' supports parallel-group designs only; got "
-            f"{type(plan.design).__name__}, which the sufficient-statistic engine simulates exactly."
+            f"{type(plan.design).__name__}, which the sufficient-statistic engine simulates "
+            "exactly."
         )
     return engine
 
@@ -284,7 +285,12 @@ def contrast_tests(
                 b = np.argmax(c > 0, axis=1)
                 cnt = ybar * n
                 pooled = (cnt[:, a] + cnt[:, b]) / (n[:, a] + n[:, b])
-                var_p = pooled * (1 - pooled) * (inv_n[:, a] + inv_n[:, b]) * (c[np.arange(len(c)), b] ** 2)
+                var_p = (
+                    pooled
+                    * (1 - pooled)
+                    * (inv_n[:, a] + inv_n[:, b])
+                    * (c[np.arange(len(c)), b] ** 2)
+                )
                 var = np.where(pairwise, var_p, var)
             se = np.sqrt(var)
             df = np.full_like(se, np.inf)
@@ -320,7 +326,9 @@ def decide(
             return np.asarray(stat > crit)
     # step-wise procedures need p-values (one stdtr per statistic)
     with np.errstate(invalid="ignore"):
-        tail = np.where(np.isinf(df), special.ndtr(-stat), special.stdtr(np.where(np.isinf(df), 1.0, df), -stat))
+        tail = np.where(
+            np.isinf(df), special.ndtr(-stat), special.stdtr(np.where(np.isinf(df), 1.0, df), -stat)
+        )
     p = np.where(np.isnan(stat), 1.0, sided * tail)
     return step_procedure(p, alpha, multiplicity)
 
@@ -447,7 +455,7 @@ def _groups_sufficient(
     with np.errstate(invalid="ignore", divide="ignore"):
         if analysis == "responder":
             counts = rng.binomial(n.astype(np.int64), responder_probability(d, mu))
-            est, se, df = contrast_tests("responder", c, n, counts / n)
+            est, se, df = contrast_tests("responder", c, n, counts.astype(np.float64) / n)
         elif analysis in ("z", "student", "ttest"):
             ybar = mu + sd * rng.standard_normal((size, k)) / np.sqrt(n)
             ss = sd * sd * _chi2(rng, np.maximum(n - 1.0, 0.0))
@@ -460,9 +468,7 @@ def _groups_sufficient(
             sxx = _chi2(rng, np.maximum(big_n - k, 0.0))
             sxy = sd_e * np.sqrt(sxx) * rng.standard_normal(size)
             syy = sxy * sxy / sxx + sd_e * sd_e * _chi2(rng, np.maximum(big_n - k - 1.0, 0.0))
-            est, se, df = contrast_tests(
-                "ancova", c, n, ybar, xbar=xbar, sxx=sxx, sxy=sxy, syy=syy
-            )
+            est, se, df = contrast_tests("ancova", c, n, ybar, xbar=xbar, sxx=sxx, sxy=sxy, syy=syy)
     rejected = decide(
         est, se, df, alpha=d.alpha, sided=d.sided, benefit_sign=sign, multiplicity=multiplicity
     )
@@ -498,7 +504,9 @@ def _crossover_sufficient(
             se = np.sqrt(ss_tot / (big_n - 1.0) / big_n)
             df = big_n - 1.0
     sign = -1.0 if d.lower_is_better else 1.0
-    rejected = decide(est[:, None], se[:, None], df[:, None], alpha=d.alpha, sided=d.sided, benefit_sign=sign)
+    rejected = decide(
+        est[:, None], se[:, None], df[:, None], alpha=d.alpha, sided=d.sided, benefit_sign=sign
+    )
     return rejected, est[:, None]
 
 
@@ -515,9 +523,10 @@ def _sequential_sufficient(
     mu[:, 1] = d.effect if effect is None else effect
     sd, rho, analysis = d.sd, d.baseline_corr, d.analysis
     sd_e = sd * math.sqrt(1.0 - rho * rho) if analysis == "ancova" else sd
+    m: FloatArray
     if d.dropout > 0:
-        m = rng.binomial(stage.astype(np.int64), 1.0 - d.dropout, size=(size, 2, n_stage))
-        m = m.astype(np.float64)
+        drawn = rng.binomial(stage.astype(np.int64), 1.0 - d.dropout, size=(size, 2, n_stage))
+        m = drawn.astype(np.float64)
     else:
         m = np.broadcast_to(stage, (size, 2, n_stage)).astype(np.float64)
     safe = np.maximum(m, 1.0)
@@ -548,8 +557,12 @@ def _sequential_sufficient(
                 dx = xbar_s[:, :, : look + 1] - xbar[:, :, None]
                 sxx = (sxx_s[:, :, : look + 1].sum(axis=2) + (w * dx * dx).sum(axis=2)).sum(axis=1)
                 sxy = (sxe_s[:, :, : look + 1].sum(axis=2) + (w * dx * dev).sum(axis=2)).sum(axis=1)
-                syy = (see_s[:, :, : look + 1].sum(axis=2) + (w * dev * dev).sum(axis=2)).sum(axis=1)
-                est, se, df = contrast_tests("ancova", c, n, ybar, xbar=xbar, sxx=sxx, sxy=sxy, syy=syy)
+                syy = (see_s[:, :, : look + 1].sum(axis=2) + (w * dev * dev).sum(axis=2)).sum(
+                    axis=1
+                )
+                est, se, df = contrast_tests(
+                    "ancova", c, n, ybar, xbar=xbar, sxx=sxx, sxy=sxy, syy=syy
+                )
             else:
                 est, se, df = contrast_tests(analysis, c, n, ybar, ss=ss, sd=sd)
             t = sign * est[:, 0] / se[:, 0]
@@ -568,8 +581,11 @@ def _sequential_sufficient(
 # --------------------------------------------------------------------------------------------
 # running blocks
 def prior_sampler(prior: Any) -> Sampler:
-    """A sampler ``f(n, rng) -> effects`` from a callable, a ``.sample``/``.rvs`` object or a
-    ``(weights, means, sds)`` normal mixture."""
+    """A sampler ``f(n, rng) -> effects`` from a prior.
+
+    The prior is a callable, an object with ``.sample``/``.rvs`` or a ``(weights, means, sds)``
+    normal mixture.
+    """
     if isinstance(prior, tuple) and len(prior) == 3:
         w = np.atleast_1d(np.asarray(prior[0], dtype=float))
         mu = np.atleast_1d(np.asarray(prior[1], dtype=float))
@@ -581,7 +597,8 @@ def prior_sampler(prior: Any) -> Sampler:
             )
         if np.any(w < 0) or not math.isclose(float(w.sum()), 1.0, abs_tol=1e-9) or np.any(sd < 0):
             raise ValueError(
-                f"`prior` weights must be >= 0 and sum to 1 and sds >= 0; got weights {w.tolist()}, "
+                "`prior` weights must be >= 0 and sum to 1 and sds >= 0; got weights "
+                f"{w.tolist()}, "
                 f"sds {sd.tolist()}."
             )
 
@@ -616,8 +633,11 @@ def _n_comparisons(plan: Plan) -> int:
 def run_block(
     plan: Plan, engine: str, size: int, seq: np.random.SeedSequence, prior: Sampler | None
 ) -> FloatArray:
-    """Simulate one block; return its sums: [n, successes, rejections(m), est sum(m),
-    est sum of squares(m), valid estimates(m), stops per look(K)]."""
+    """Simulate one block and return its sums.
+
+    Layout: [n, successes, rejections(m), est sum(m), est sum of squares(m), valid estimates(m),
+    stops per look(K)].
+    """
     rng = np.random.Generator(np.random.SFC64(seq))
     effect = None if prior is None else prior(size, rng)
     stops: FloatArray = np.zeros(0)
@@ -738,8 +758,13 @@ class SimulationResult:
             }
         )
         top = pd.DataFrame(
-            {"comparison": ["success"], "power": [self.power], "mcse": [self.mcse],
-             "mean_estimate": [np.nan], "sd_estimate": [np.nan]}
+            {
+                "comparison": ["success"],
+                "power": [self.power],
+                "mcse": [self.mcse],
+                "mean_estimate": [np.nan],
+                "sd_estimate": [np.nan],
+            }
         )
         return pd.concat([top, rows], ignore_index=True)
 
@@ -760,8 +785,11 @@ class SimulationResult:
             ds["stop_probability"] = ("look", self.stop_probability)
             ds["expected_n_per_arm"] = ((), self.expected_n_per_arm)
         ds.attrs.update(
-            n_sims=self.n_sims, engine=self.engine, design=repr(self.design),
-            block_size=self.block_size, **self.seed,
+            n_sims=self.n_sims,
+            engine=self.engine,
+            design=repr(self.design),
+            block_size=self.block_size,
+            **self.seed,
         )
         return ds
 
@@ -772,7 +800,10 @@ class SimulationResult:
             f"  {'comparison':<16}{'power':>9}{'mcse':>9}{'mean est':>11}",
         ]
         for name, p, s, e in zip(
-            self.comparisons, self.comparison_power, self.comparison_mcse, self.mean_estimate,
+            self.comparisons,
+            self.comparison_power,
+            self.comparison_mcse,
+            self.mean_estimate,
             strict=True,
         ):
             lines.append(f"  {name:<16}{p:>9.4f}{s:>9.4f}{e:>11.4f}")
@@ -782,7 +813,9 @@ class SimulationResult:
         return "\n".join(lines)
 
 
-def summarise(plan: Plan, engine: str, sums: FloatArray, design: Any, seed: dict[str, Any], block: int) -> SimulationResult:
+def summarise(
+    plan: Plan, engine: str, sums: FloatArray, design: Any, seed: dict[str, Any], block: int
+) -> SimulationResult:
     """Combine per-block sums (in block order) into a result."""
     total = sums.sum(axis=0)
     m = _n_comparisons(plan)
@@ -829,7 +862,9 @@ def check_chunk_size(chunk_size: Any) -> int | None:
     if chunk_size is None:
         return None
     if isinstance(chunk_size, bool) or not isinstance(chunk_size, (int, np.integer)):
-        raise TypeError(f"`chunk_size` must be a positive whole number or None; got {chunk_size!r}.")
+        raise TypeError(
+            f"`chunk_size` must be a positive whole number or None; got {chunk_size!r}."
+        )
     return int(check_integer("chunk_size", chunk_size, minimum=1))
 
 
@@ -857,7 +892,7 @@ def simulate(
 
     Parameters
     ----------
-    design : ParallelDesign, MultiArmDesign, FactorialDesign, CrossoverDesign or GroupSequentialDesign
+    design : ParallelDesign, MultiArmDesign, FactorialDesign, CrossoverDesign, GroupSequentialDesign
     n_sims : int
         Simulated trials (>= 1).
     rng : None, int, SeedSequence or Generator
