@@ -434,3 +434,46 @@ def test_bad_input_messages(call: object, message: str) -> None:
 def test_non_numeric_is_a_type_error() -> None:
     with pytest.raises(TypeError, match=r"`delta` must be numeric; got 'a'"):
         an.power_ttest("a", 1.0, 20)  # type: ignore[arg-type]
+
+
+# ------------------------------------------------------------------------------------------
+# power over a labelled grid
+# ------------------------------------------------------------------------------------------
+def test_power_grid_against_statsmodels() -> None:
+    import warnings
+
+    from statsmodels.stats.power import TTestIndPower
+
+    from fibrosim.trials.grid_power import power_grid
+
+    d = np.linspace(0.05, 1.5, 40)
+    n = np.linspace(2, 1500, 50)
+    ds = power_grid(an.power_ttest, delta=d, n_per_arm=n, sd=1.0, alpha=0.05)
+    assert ds.power.dims == ("delta", "n_per_arm") and ds.power.shape == (40, 50)
+    np.testing.assert_array_equal(ds.delta.values, d)
+    assert ds.attrs["function"] == "fibrosim.trials.analytic.power_ttest"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # statsmodels' nct.cdf far tail warns and gives NaN
+        ref = TTestIndPower().power(
+            effect_size=d[:, None],
+            nobs1=n[None, :],
+            alpha=0.05,
+            ratio=1.0,
+            alternative="two-sided",
+        )
+    finite = np.isfinite(ref)
+    # statsmodels uses the same noncentral t; agreement to rounding where it is finite
+    np.testing.assert_allclose(ds.power.values[finite], ref[finite], rtol=1e-12)
+    assert np.all(np.isfinite(ds.power.values))
+
+
+def test_power_grid_of_a_result_and_bad_axes() -> None:
+    from fibrosim.trials.grid_power import power_grid
+
+    ds = power_grid(an.sample_size_ttest, delta=[0.3, 0.5], power=[0.8, 0.9], sd=1.0)
+    assert set(ds.data_vars) == {"n_per_arm", "n_per_arm_rounded", "power_attained", "n_total"}
+    assert abs(ds.n_per_arm.sel(delta=0.5, power=0.8) - 63.7656) < 5e-5
+    with pytest.raises(ValueError, match=r"axis `delta` must be a non-empty 1-D sequence"):
+        power_grid(an.power_ttest, delta=[[0.3]], sd=1.0, n_per_arm=20)
+    with pytest.raises(ValueError, match=r"power_grid needs at least one 1-D axis"):
+        power_grid(an.power_ttest, delta=0.3, sd=1.0, n_per_arm=20)
