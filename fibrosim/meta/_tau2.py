@@ -440,7 +440,9 @@ def tau2_ml(
     t_max = _score_upper_bound(y, v, m, k)
     lo, hi = zero.copy(), t_max.copy()
     interior = score0 > 0.0
-    start = np.where(interior, np.minimum(score0 / info0, 0.5 * t_max), 0.0)
+    # metafor's starting value, the Hedges estimate, is usually close; else one Fisher step
+    he = _he_point(y, v, m, k)
+    start = np.where((he > 0.0) & (he < t_max), he, np.minimum(score0 / info0, 0.5 * t_max))
     extra: dict[int, list[tuple[float, float]]] = {}
     b = np.flatnonzero(~interior)
     if b.size:
