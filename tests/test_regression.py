@@ -20,7 +20,7 @@ import pandas as pd
 import pytest
 from conftest import load_reference
 
-import fibrosim.meta.regression as regression
+import fibrosim.meta._mixed as _mixed
 from fibrosim.meta.regression import meta_regression, subgroup_analysis
 from fibrosim.warnings import ConvergenceWarning, FragileEstimateWarning
 
@@ -216,7 +216,7 @@ def test_fallback_when_fisher_scoring_stops_early(monkeypatch: pytest.MonkeyPatc
     """Forcing Fisher scoring to stop after 2 steps exercises the bounded 1-D fallback."""
     d, X = _design("bcg_ablat")
     ref = next(r for r in REF["meta_regression"] if r["id"] == "bcg_ablat/REML/z")
-    monkeypatch.setattr(regression, "_MAXITER", 2)
+    monkeypatch.setattr(_mixed, "_MAXITER", 2)
     with pytest.warns(ConvergenceWarning, match="Fisher scoring for REML did not converge"):
         res = meta_regression(d["yi"], d["vi"], X)
     # Brent's bounded search stops when the bracket is below sqrt(eps)·|tau²| + xatol/3, i.e.

@@ -22,7 +22,7 @@ from numpy.typing import ArrayLike, NDArray
 from scipy import stats
 
 from fibrosim._checks import as_float_array, check_choice, check_level
-from fibrosim.meta.regression import (
+from fibrosim.meta._mixed import (
     METHODS,
     TESTS,
     MixedFit,
