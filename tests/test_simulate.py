@@ -15,12 +15,13 @@ import pytest
 from scipy import integrate, special, stats
 from statsmodels.stats.multitest import multipletests
 
-from fibrosim.trials.cohorts import CohortModel, default_cohort
+from fibrosim.trials.cohorts import CohortModel, Endpoints, default_cohort
 from fibrosim.trials.designs import (
     CrossoverDesign,
     FactorialDesign,
     GroupSequentialDesign,
     MultiArmDesign,
+    MultiEndpointDesign,
     ParallelDesign,
 )
 from fibrosim.trials.simulate import (
@@ -602,3 +603,63 @@ def test_headline_million_simulations() -> None:
     within(res.power, ancova_power_exact(0.6, 1.0, 0.5, 30, 0.05), n)
     res = simulate(ParallelDesign(64, 0.0, 1.0, analysis="student"), n, rng=2027)
     within(res.power, 0.05, n)
+
+
+# ---------------------------------------------------------------- correlated endpoints
+R3 = np.array([[1.0, 0.5, 0.3], [0.5, 1.0, 0.4], [0.3, 0.4, 1.0]])  # a user-given assumption
+
+
+def _endpoints() -> Endpoints:
+    return Endpoints(("pain", "fatigue", "FIQR"), (-1.0, -0.8, -6.0), (2.9, 2.5, 16.0), R3)
+
+
+def test_co_primary_endpoints_match_multivariate_normal() -> None:
+    # success needs every one-sided z test to win: P(Z_p > c for all p), Z ~ N(drift, R)
+    n = 40
+    design = MultiEndpointDesign(n, _endpoints(), analysis="z", sided=1, alpha=0.025)
+    res = simulate(design, N_SIMS, rng=101)
+    drift = np.array([1.0, 0.8, 6.0]) / (np.array([2.9, 2.5, 16.0]) * math.sqrt(2 / n))
+    c = stats.norm.ppf(0.975)
+    mvn = stats.multivariate_normal(mean=drift, cov=R3, abseps=1e-8, releps=1e-8)
+    within(res.power, float(mvn.cdf(np.full(3, np.inf), lower_limit=np.full(3, c))), N_SIMS)
+    assert res.comparisons == ("pain", "fatigue", "FIQR")
+
+
+def test_endpoint_marginals_match_noncentral_t() -> None:
+    # the Bartlett (Wishart) draw must leave each endpoint's variance a scaled chi-square
+    n = 25
+    res = simulate(MultiEndpointDesign(n, _endpoints(), analysis="student"), N_SIMS, rng=102)
+    for j, (eff, sd) in enumerate(zip((1.0, 0.8, 6.0), (2.9, 2.5, 16.0), strict=True)):
+        ref = nct_power(eff, sd * math.sqrt(2 / n), 2 * n - 2, 0.05, 2)
+        within(float(res.comparison_power[j]), ref, N_SIMS)
+
+
+def test_endpoint_engines_agree_on_joint_success() -> None:
+    # "all" success depends on the joint law of the three variances (Wishart diagonal)
+    design = MultiEndpointDesign(12, _endpoints(), analysis="ttest", success="all")
+    n = 60_000
+    a = simulate(design, n, rng=103, engine="sufficient")
+    b = simulate(design, n, rng=104, engine="patient")
+    assert abs(a.power - b.power) <= TOL_MCSE * math.hypot(a.mcse, b.mcse)
+    drop = simulate(MultiEndpointDesign(30, _endpoints(), dropout=0.2), 2000, rng=105)
+    assert drop.engine == "patient"
+
+
+def test_endpoint_messages() -> None:
+    names, eff, sds = ("pain", "fatigue"), (-1.0, -0.5), (2.9, 2.5)
+    with pytest.raises(ValueError, match=r"`corr` must be a 2 x 2 matrix; got shape \(3, 3\)"):
+        Endpoints(names, eff, sds, R3)
+    with pytest.raises(ValueError, match=r"`corr` must be symmetric with a unit diagonal"):
+        Endpoints(names, eff, sds, [[1.0, 0.5], [0.4, 1.0]])
+    with pytest.raises(ValueError, match=r"`corr` must be positive definite"):
+        Endpoints(
+            ("a", "b", "c"), (0, 0, 0), (1, 1, 1), [[1, 0.9, -0.9], [0.9, 1, 0.9], [-0.9, 0.9, 1]]
+        )
+    with pytest.raises(ValueError, match=r"`sds` must have one entry per name \(2\); got 3"):
+        Endpoints(names, eff, (1.0, 1.0, 1.0), np.eye(2))
+    with pytest.raises(ValueError, match=r"`names` must be distinct strings"):
+        Endpoints(("pain", "pain"), eff, sds, np.eye(2))
+    with pytest.raises(ValueError, match=r"`n_per_arm` must be >= 4; got 3"):
+        MultiEndpointDesign(3, _endpoints())
+    with pytest.raises(TypeError, match=r"`endpoints` must be an Endpoints; got 3"):
+        MultiEndpointDesign(10, 3)  # type: ignore[arg-type]

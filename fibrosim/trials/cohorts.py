@@ -43,8 +43,10 @@ if TYPE_CHECKING:
     from fibrosim.trials.designs import FactorialDesign, MultiArmDesign, ParallelDesign
 
 __all__ = [
+    "FM_ENDPOINTS",
     "CohortModel",
     "DrugResistance",
+    "Endpoints",
     "default_cohort",
     "load_cohort_defaults",
 ]
@@ -382,6 +384,92 @@ class CohortModel:
             float(effect_b) * mult,
             **self._design_kwargs(kwargs),
         )
+
+
+#: The endpoints fibromyalgia trials usually report (lower is better for all of them).
+FM_ENDPOINTS = ("pain", "fatigue", "sleep", "depression", "FIQR")
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoints:
+    """Correlated continuous endpoints of one trial, e.g. pain, fatigue, sleep, depression, FIQR.
+
+    The evidence file gives no correlation between these endpoints, so ``corr`` has no default:
+    it must come from the user (and be reported as an assumption).
+
+    Parameters
+    ----------
+    names : sequence of str
+        Endpoint names (distinct), e.g. :data:`FM_ENDPOINTS`.
+    effects : sequence of float
+        Treatment minus control per endpoint, on each endpoint's scale.
+    sds : sequence of float
+        Within-arm SD per endpoint (> 0).
+    corr : array-like, (m, m)
+        Within-arm correlation matrix: symmetric, unit diagonal, positive definite.
+    lower_is_better : bool or sequence of bool, default True
+        Direction of benefit per endpoint.
+    """
+
+    names: tuple[str, ...]
+    effects: tuple[float, ...]
+    sds: tuple[float, ...]
+    corr: Any
+    lower_is_better: Any = True
+
+    def __post_init__(self) -> None:
+        s = object.__setattr__
+        names = tuple(self.names)
+        if not names or not all(isinstance(n, str) for n in names) or len(set(names)) != len(names):
+            raise ValueError(f"`names` must be distinct strings; got {self.names!r}.")
+        m = len(names)
+        effects = np.atleast_1d(np.asarray(check_in_interval("effects", self.effects, -1e12, 1e12)))
+        sds = np.atleast_1d(check_positive("sds", self.sds))
+        for label, arr in (("effects", effects), ("sds", sds)):
+            if arr.shape != (m,):
+                raise ValueError(f"`{label}` must have one entry per name ({m}); got {arr.size}.")
+        corr = np.asarray(check_in_interval("corr", self.corr, -1, 1), dtype=np.float64)
+        if corr.shape != (m, m):
+            raise ValueError(f"`corr` must be a {m} x {m} matrix; got shape {corr.shape}.")
+        if not np.allclose(corr, corr.T, atol=1e-12) or not np.allclose(np.diag(corr), 1.0):
+            raise ValueError("`corr` must be symmetric with a unit diagonal.")
+        if np.linalg.eigvalsh(corr).min() <= 1e-10:
+            raise ValueError(
+                "`corr` must be positive definite; smallest eigenvalue "
+                f"{np.linalg.eigvalsh(corr).min():.3g}."
+            )
+        lib = self.lower_is_better
+        lib_t = (lib,) * m if isinstance(lib, (bool, np.bool_)) else tuple(lib)
+        if len(lib_t) != m or not all(isinstance(v, (bool, np.bool_)) for v in lib_t):
+            raise ValueError(
+                f"`lower_is_better` must be True/False or one per endpoint; got {lib!r}."
+            )
+        corr.setflags(write=False)
+        s(self, "names", names)
+        s(self, "effects", tuple(float(v) for v in effects))
+        s(self, "sds", tuple(float(v) for v in sds))
+        s(self, "corr", corr)
+        s(self, "lower_is_better", tuple(bool(v) for v in lib_t))
+
+    @property
+    def covariance(self) -> np.ndarray:
+        """Within-arm covariance ``D R D``."""
+        sd = np.asarray(self.sds)
+        return np.asarray(self.corr * np.outer(sd, sd))
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Endpoints):
+            return NotImplemented
+        return (
+            self.names == other.names
+            and self.effects == other.effects
+            and self.sds == other.sds
+            and bool(np.array_equal(self.corr, other.corr))
+            and self.lower_is_better == other.lower_is_better
+        )
+
+    def __hash__(self) -> int:
+        return hash((self.names, self.effects, self.sds, self.corr.tobytes()))
 
 
 def default_cohort(**overrides: Any) -> CohortModel:

@@ -26,7 +26,7 @@ from fibrosim._checks import (
     check_positive,
     check_sided,
 )
-from fibrosim.trials.cohorts import CohortModel
+from fibrosim.trials.cohorts import CohortModel, Endpoints
 
 __all__ = [
     "ANALYSES",
@@ -37,6 +37,7 @@ __all__ = [
     "FactorialDesign",
     "GroupSequentialDesign",
     "MultiArmDesign",
+    "MultiEndpointDesign",
     "ParallelDesign",
 ]
 
@@ -384,6 +385,52 @@ class CrossoverDesign:
     def carryover_residual(self) -> float:
         """Carry-over left after the washout."""
         return float(self.carryover * 2.0 ** (-self.washout / self.carryover_half_life))
+
+
+@dataclass(frozen=True, slots=True)
+class MultiEndpointDesign:
+    """Two-arm trial with several correlated continuous endpoints (normal, unbounded).
+
+    Each endpoint is tested on its own (t or z test of the follow-up values); the tests are
+    combined by ``multiplicity`` and the trial succeeds when ``success`` is met: "all" for
+    co-primary endpoints (every endpoint must win), "any" for multiple primary endpoints.
+
+    Parameters
+    ----------
+    n_per_arm : int
+        Patients per arm (>= number of endpoints + 1, so the sample covariance is full rank).
+    endpoints : Endpoints
+        Names, effects, SDs and the within-arm correlation matrix.
+    analysis : {"ttest", "student", "z"}, default "ttest"
+    alpha, sided : as in :class:`ParallelDesign`
+    multiplicity : {"none", "bonferroni", "holm", "hochberg"}, default "none"
+    success : {"any", "all"}, default "all"
+    dropout : float, default 0
+        MCAR probability of losing a patient's follow-up (all endpoints); complete case.
+    """
+
+    n_per_arm: int
+    endpoints: Endpoints
+    analysis: str = "ttest"
+    alpha: float = 0.05
+    sided: int = 2
+    multiplicity: str = "none"
+    success: str = "all"
+    dropout: float = 0.0
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.endpoints, Endpoints):
+            raise TypeError(f"`endpoints` must be an Endpoints; got {self.endpoints!r}.")
+        m = len(self.endpoints.names)
+        _set(self, "n_per_arm", _int("n_per_arm", self.n_per_arm, m + 1))
+        check_choice("analysis", self.analysis, ("ttest", "student", "z"))
+        alpha = check_in_interval("alpha", _float("alpha", self.alpha), 0, 1, closed="neither")
+        _set(self, "alpha", float(alpha))
+        _set(self, "sided", check_sided("sided", self.sided))
+        check_choice("multiplicity", self.multiplicity, MULTIPLICITY)
+        check_choice("success", self.success, _SUCCESS)
+        dropout = check_in_interval("dropout", _float("dropout", self.dropout), 0, 1, closed="left")
+        _set(self, "dropout", float(dropout))
 
 
 def _bounds_array(bounds: Any) -> tuple[float, ...]:

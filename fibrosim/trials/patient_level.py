@@ -35,12 +35,12 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy import optimize, special
 
-from fibrosim.trials.simulate import contrast_tests, decide
+from fibrosim.trials.simulate import contrast_tests, decide, endpoint_tests
 
 if TYPE_CHECKING:
-    from fibrosim.trials.simulate import GroupsPlan
+    from fibrosim.trials.simulate import EndpointsPlan, GroupsPlan
 
-__all__ = ["dropout_intercept", "simulate_groups_block"]
+__all__ = ["dropout_intercept", "simulate_endpoints_block", "simulate_groups_block"]
 
 FloatArray = NDArray[np.float64]
 BoolArray = NDArray[np.bool_]
@@ -263,3 +263,26 @@ def simulate_groups_block(
         df_min=df_min,
     )
     return rejected, est
+
+
+def simulate_endpoints_block(
+    plan: EndpointsPlan, size: int, rng: np.random.Generator
+) -> tuple[BoolArray, FloatArray]:
+    """Correlated endpoints patient by patient (multivariate normal), MCAR complete case."""
+    d = plan.design
+    e = d.endpoints
+    m, n = len(e.names), d.n_per_arm
+    chol = np.linalg.cholesky(e.covariance)
+    y = rng.standard_normal((size, 2, n, m)) @ chol.T
+    y[:, 1] += np.asarray(e.effects)
+    if d.dropout > 0:
+        w = (rng.random((size, 2, n)) >= d.dropout).astype(np.float64)
+        counts = w.sum(axis=2)
+        yw = y * w[..., None]
+    else:
+        counts = np.full((size, 2), float(n))
+        yw = y
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ybar = yw.sum(axis=2) / counts[..., None]
+        ss = np.einsum("bjip,bjip->bjp", yw, y) - counts[..., None] * ybar * ybar
+    return endpoint_tests(d, counts, ybar, ss)

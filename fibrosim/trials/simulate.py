@@ -43,6 +43,7 @@ from fibrosim.trials.designs import (
     FactorialDesign,
     GroupSequentialDesign,
     MultiArmDesign,
+    MultiEndpointDesign,
     ParallelDesign,
 )
 
@@ -151,7 +152,16 @@ class SequentialPlan:
     names: tuple[str, ...] = ("effect",)
 
 
-Plan = GroupsPlan | CrossoverPlan | SequentialPlan
+@dataclass(frozen=True)
+class EndpointsPlan:
+    design: MultiEndpointDesign
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return self.design.endpoints.names
+
+
+Plan = GroupsPlan | CrossoverPlan | SequentialPlan | EndpointsPlan
 
 
 def compile_plan(design: Any) -> Plan:
@@ -174,16 +184,20 @@ def compile_plan(design: Any) -> Plan:
         return GroupsPlan((design.n_per_cell,) * 4, (0.0, a, b, a + b + ab), c, names, design)
     if isinstance(design, CrossoverDesign):
         return CrossoverPlan(design)
+    if isinstance(design, MultiEndpointDesign):
+        return EndpointsPlan(design)
     if isinstance(design, GroupSequentialDesign):
         return SequentialPlan(design)
     raise TypeError(
-        "`design` must be a ParallelDesign, MultiArmDesign, FactorialDesign, CrossoverDesign or "
-        f"GroupSequentialDesign; got {type(design).__name__}."
+        "`design` must be a ParallelDesign, MultiArmDesign, FactorialDesign, CrossoverDesign, "
+        f"GroupSequentialDesign or MultiEndpointDesign; got {type(design).__name__}."
     )
 
 
 def patient_level_reason(plan: Plan) -> str | None:
     """Why the sufficient-statistic engine is not exact for this plan (None if it is)."""
+    if isinstance(plan, EndpointsPlan):
+        return "patients drop out (MCAR)" if plan.design.dropout > 0 else None
     if not isinstance(plan, GroupsPlan):
         return None
     d = plan.design
@@ -204,7 +218,7 @@ def choose_engine(plan: Plan, engine: str) -> str:
             f"`engine` 'sufficient' is not exact for this design because {reason}; use "
             "engine='patient' or 'auto'."
         )
-    if engine == "patient" and not isinstance(plan, GroupsPlan):
+    if engine == "patient" and not isinstance(plan, (GroupsPlan, EndpointsPlan)):
         raise ValueError(
             f"`engine` 'patient' supports parallel-group designs only; got "
             f"{type(plan.design).__name__}, which the sufficient-statistic engine simulates "
@@ -217,9 +231,12 @@ def block_size(plan: Plan, engine: str) -> int:
     """Replicates per block: a function of the design and engine only."""
     if engine == "sufficient":
         return SUFFICIENT_BLOCK
-    assert isinstance(plan, GroupsPlan)
     # about 16 float64 arrays of (block, patients) live at once in the patient-level engine
-    per_rep = 16 * 8 * sum(plan.n)
+    if isinstance(plan, EndpointsPlan):
+        per_rep = 16 * 8 * 2 * plan.design.n_per_arm * len(plan.names)
+    else:
+        assert isinstance(plan, GroupsPlan)
+        per_rep = 16 * 8 * sum(plan.n)
     size = max(1, PATIENT_BLOCK_BYTES // per_rep)
     return int(min(4096, 1 << (size.bit_length() - 1)))
 
@@ -306,7 +323,7 @@ def decide(
     *,
     alpha: float,
     sided: int,
-    benefit_sign: float,
+    benefit_sign: float | FloatArray,
     multiplicity: str = "none",
     df_min: float = 1.0,
 ) -> BoolArray:
@@ -475,6 +492,66 @@ def _groups_sufficient(
     return rejected, est
 
 
+def endpoint_tests(
+    design: MultiEndpointDesign, n: FloatArray, ybar: FloatArray, ss: FloatArray
+) -> tuple[BoolArray, FloatArray]:
+    """Per-endpoint two-arm tests; ``n`` (B, 2), ``ybar`` and ``ss`` (B, 2, m)."""
+    e = design.endpoints
+    size, _, m = ybar.shape
+    est = ybar[:, 1, :] - ybar[:, 0, :]
+    if design.analysis == "z":
+        se = np.asarray(e.sds) * np.sqrt(1.0 / n[:, :1] + 1.0 / n[:, 1:])
+        df = np.full(est.shape, np.inf)
+    else:
+        flat_n = np.repeat(n, m, axis=0)
+        flat_y = ybar.transpose(0, 2, 1).reshape(size * m, 2)
+        flat_ss = ss.transpose(0, 2, 1).reshape(size * m, 2)
+        c = np.array([[-1.0, 1.0]])
+        _, se_f, df_f = contrast_tests(design.analysis, c, flat_n, flat_y, ss=flat_ss)
+        se, df = se_f.reshape(size, m), df_f.reshape(size, m)
+    sign = np.where(np.asarray(e.lower_is_better), -1.0, 1.0)
+    rejected = decide(
+        est,
+        se,
+        df,
+        alpha=design.alpha,
+        sided=design.sided,
+        benefit_sign=sign,
+        multiplicity=design.multiplicity,
+    )
+    return rejected, est
+
+
+def _endpoints_sufficient(
+    plan: EndpointsPlan, size: int, rng: np.random.Generator
+) -> tuple[BoolArray, FloatArray]:
+    """Correlated endpoints from sufficient statistics (exact, O(m^2) draws per arm).
+
+    Arm mean vectors come from the multivariate normal and the diagonal of each arm's scatter
+    matrix from the Wishart distribution by Bartlett's decomposition.
+
+    References
+    ----------
+    Bartlett MS. On the theory of statistical regression. Proc R Soc Edinb 1933;53:260-283.
+    """
+    d = plan.design
+    e = d.endpoints
+    m, n = len(e.names), d.n_per_arm
+    chol = np.linalg.cholesky(e.covariance)
+    ybar = rng.standard_normal((size, 2, m)) @ chol.T / math.sqrt(n)
+    ybar[:, 1, :] += np.asarray(e.effects)
+    ss = np.zeros((size, 2, m))
+    if d.analysis != "z":
+        a = np.zeros((size, 2, m, m))
+        idx = np.arange(m)
+        a[:, :, idx, idx] = np.sqrt(_chi2(rng, np.broadcast_to(n - 1.0 - idx, (size, 2, m))))
+        low = np.tril_indices(m, -1)
+        a[:, :, low[0], low[1]] = rng.standard_normal((size, 2, low[0].size))
+        la = chol @ a
+        ss = np.einsum("bjpq,bjpq->bjp", la, la)
+    return endpoint_tests(d, np.full((size, 2), float(n)), ybar, ss)
+
+
 def _crossover_sufficient(
     plan: CrossoverPlan, size: int, rng: np.random.Generator, effect: FloatArray | None
 ) -> tuple[BoolArray, FloatArray]:
@@ -627,6 +704,8 @@ def n_stats(plan: Plan) -> int:
 
 
 def _n_comparisons(plan: Plan) -> int:
+    if isinstance(plan, EndpointsPlan):
+        return len(plan.names)
     return plan.contrasts.shape[0] if isinstance(plan, GroupsPlan) else 1
 
 
@@ -648,6 +727,13 @@ def run_block(
             rejected, est = simulate_groups_block(plan, size, rng, effect)
         else:
             rejected, est = _groups_sufficient(plan, size, rng, effect)
+    elif isinstance(plan, EndpointsPlan):
+        if engine == "patient":
+            from fibrosim.trials.patient_level import simulate_endpoints_block
+
+            rejected, est = simulate_endpoints_block(plan, size, rng)
+        else:
+            rejected, est = _endpoints_sufficient(plan, size, rng)
     elif isinstance(plan, CrossoverPlan):
         rejected, est = _crossover_sufficient(plan, size, rng, effect)
     else:
@@ -871,7 +957,9 @@ def check_chunk_size(chunk_size: Any) -> int | None:
 def check_prior(plan: Plan, prior: Any) -> Sampler | None:
     if prior is None:
         return None
-    if isinstance(plan, GroupsPlan) and plan.prior_group is None:
+    if isinstance(plan, EndpointsPlan) or (
+        isinstance(plan, GroupsPlan) and plan.prior_group is None
+    ):
         raise ValueError(
             "`effect_prior` needs a design with a single effect (ParallelDesign, "
             f"CrossoverDesign, GroupSequentialDesign); got {type(plan.design).__name__}."
