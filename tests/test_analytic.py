@@ -477,3 +477,137 @@ def test_power_grid_of_a_result_and_bad_axes() -> None:
         power_grid(an.power_ttest, delta=[[0.3]], sd=1.0, n_per_arm=20)
     with pytest.raises(ValueError, match=r"power_grid needs at least one 1-D axis"):
         power_grid(an.power_ttest, delta=0.3, sd=1.0, n_per_arm=20)
+
+
+# ------------------------------------------------------------------------------------------
+# several endpoints / arms (fibrosim.trials.multiplicity)
+# ------------------------------------------------------------------------------------------
+def _mc_procedures(ncp: np.ndarray, rho: float, alpha: float, reps: int, seed: int):  # type: ignore[no-untyped-def]
+    rng = np.random.default_rng(seed)
+    cov = np.array([[1.0, rho], [rho, 1.0]])
+    z = rng.multivariate_normal(ncp, cov, size=reps)
+    p = stats.norm.sf(z)
+    out = {}
+    rej = p <= alpha / 2
+    out["bonferroni"] = rej
+    lo, hi = np.minimum(p[:, 0], p[:, 1]), np.maximum(p[:, 0], p[:, 1])
+    first = p[:, 0] <= p[:, 1]
+    holm_min = lo <= alpha / 2
+    holm_both = holm_min & (hi <= alpha)
+    holm = np.where(first[:, None], np.c_[holm_min, holm_both], np.c_[holm_both, holm_min])
+    out["holm"] = holm
+    hoch_both = hi <= alpha
+    hoch_min = hoch_both | (lo <= alpha / 2)
+    out["hochberg"] = np.where(
+        first[:, None], np.c_[hoch_min, hoch_both], np.c_[hoch_both, hoch_min]
+    )
+    s1 = p[:, 0] <= alpha
+    out["fixed-sequence"] = np.c_[s1, s1 & (p[:, 1] <= alpha)]
+    return out
+
+
+def test_multiple_primary_against_monte_carlo() -> None:
+    from fibrosim.trials import multiplicity as mp
+
+    delta, n, rho, alpha, reps = np.array([0.4, 0.3]), 100, 0.5, 0.025, 400_000
+    ncp = delta / np.sqrt(2 / n)
+    sims = _mc_procedures(ncp, rho, alpha, reps, seed=99)
+    for method, rej in sims.items():
+        res = mp.power_multiple_primary(delta, 1.0, n, rho, alpha, method=method)
+        for exact, mc in (
+            (res.each[0], rej[:, 0].mean()),
+            (res.each[1], rej[:, 1].mean()),
+            (res.any, rej.any(axis=1).mean()),
+            (res.all, rej.all(axis=1).mean()),
+        ):
+            assert abs(exact - mc) < 4 * np.sqrt(exact * (1 - exact) / reps), method
+
+
+def test_coprimary_against_independent_integrators() -> None:
+    from fibrosim.trials import multiplicity as mp
+
+    # independent endpoints: the product of the marginal powers
+    marg = an.power_ztest([0.4, 0.3], 1.0, 120, 0.025, sided=1)
+    assert abs(mp.power_coprimary([0.4, 0.3], 1.0, 120, 0.0) - np.prod(marg)) < 1e-14
+    # two endpoints (Owen's T) against SciPy's QMC integrator; three endpoints by QMC
+    ncp = np.array([0.4, 0.3]) / np.sqrt(2 / 120)
+    c = stats.norm.isf(0.025)
+    ref = stats.multivariate_normal.cdf(
+        ncp - c, cov=[[1, 0.6], [0.6, 1]], abseps=1e-10, releps=0, maxpts=10**6, rng=1
+    )
+    assert abs(mp.power_coprimary([0.4, 0.3], 1.0, 120, 0.6) - ref) < 1e-8
+    corr3 = np.array([[1, 0.5, 0.3], [0.5, 1, 0.4], [0.3, 0.4, 1]])
+    rng = np.random.default_rng(4)
+    ncp3 = np.array([0.4, 0.4, 0.35]) / np.sqrt(2 / 130)
+    z = rng.multivariate_normal(ncp3, corr3, size=400_000)
+    mc = np.all(z > c, axis=1).mean()
+    exact = mp.power_coprimary([0.4, 0.4, 0.35], 1.0, 130, corr3)
+    assert abs(exact - mc) < 4 * np.sqrt(exact * (1 - exact) / 400_000)
+    # batch of sample sizes along a leading axis
+    batch = mp.power_coprimary([0.4, 0.3], 1.0, np.array([[50.0], [120.0]]), 0.6)
+    assert batch.shape == (2,) and abs(batch[1] - ref) < 1e-8
+
+
+def test_dunnett_against_multivariate_normal() -> None:
+    from fibrosim.trials import multiplicity as mp
+
+    for k in (2, 3, 4):
+        c = mp.dunnett_critical(k, 0.025, 0.5)
+        cov = np.full((k, k), 0.5) + 0.5 * np.eye(k)
+        p = stats.multivariate_normal.cdf(
+            np.full(k, c), cov=cov, abseps=1e-9, releps=0, maxpts=10**6, rng=2
+        )
+        assert abs(p - 0.975) < 1e-7
+    assert abs(mp.dunnett_critical(1) - stats.norm.isf(0.025)) < 1e-10
+    res = mp.power_multiarm([0.5, 0.3, 0.4], 1.0, 80, 3)
+    c = mp.dunnett_critical(3)
+    ncp = np.array([0.5, 0.3, 0.4]) / np.sqrt(2 / 80)
+    none = stats.multivariate_normal.cdf(
+        c - ncp,
+        cov=np.full((3, 3), 0.5) + 0.5 * np.eye(3),
+        abseps=1e-9,
+        releps=0,
+        maxpts=10**6,
+        rng=2,
+    )
+    assert abs(res.any - (1 - none)) < 1e-7
+    bonf = mp.power_multiarm(0.5, 1.0, 80, 3, method="bonferroni")
+    assert np.all(bonf.each < mp.power_multiarm(0.5, 1.0, 80, 3).each)
+    assert "each_3" in bonf.to_dataframe().columns and "MultiplePower" in repr(bonf)
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (
+            lambda mp: mp.power_coprimary(0.4, 1.0, 50, 0.5),
+            r"`delta` must hold one effect per endpoint",
+        ),
+        (
+            lambda mp: mp.power_coprimary([0.4, 0.3], 1.0, 50, [[1, 2], [2, 1]]),
+            r"`corr` must be positive definite",
+        ),
+        (
+            lambda mp: mp.power_coprimary([0.4, 0.3], 1.0, 50, np.eye(3)),
+            r"`corr` must be a scalar or a symmetric 2 x 2",
+        ),
+        (
+            lambda mp: mp.power_multiple_primary([0.4, 0.3, 0.2], 1.0, 50, 0.5, method="holm"),
+            r"method='holm' is implemented for 2 endpoints; got 3",
+        ),
+        (
+            lambda mp: mp.power_multiple_primary([0.4, 0.3], 1.0, 50, 0.5, method="sidak"),
+            r"`method` must be one of 'bonferroni', 'holm'",
+        ),
+        (lambda mp: mp.power_multiarm(0.4, 1.0, 50, 0), r"`n_arms` must be >= 1; got 0"),
+        (
+            lambda mp: mp.dunnett_critical(2, alpha=0.7),
+            r"`alpha` must lie in \(0.0, 0.5\); got 0.7",
+        ),
+    ],
+)
+def test_multiplicity_bad_input(call, message) -> None:  # type: ignore[no-untyped-def]
+    from fibrosim.trials import multiplicity as mp
+
+    with pytest.raises(ValueError, match=message):
+        call(mp)
