@@ -418,14 +418,14 @@ def tau2_ml(
 ) -> Tau2Fit:
     """ML or REML estimate of tau² and its SE: the global maximiser on ``[0, t_max]``.
 
-    All maxima lie in ``[0, t_max]`` (:func:`_score_upper_bound`).  If the score at tau² = 0 is
-    positive, it changes sign in ``(0, t_max]`` and :func:`_solve_bracketed` finds the root.  If
-    it is <= 0, zero is a local maximum, but the likelihood can have a second, interior one
-    (common with very unequal variances); a log-spaced scan of the score brackets every
-    interior maximum, each is solved, and the candidate with the largest likelihood wins (the
+    All maxima lie in ``[0, t_max]`` (:func:`_score_upper_bound`), and the likelihood can have
+    more than one (zero and an interior point, or two interior points: common with very unequal
+    variances).  A log-spaced scan of the score (:data:`_SCAN`) brackets every local maximum
+    (a sign change from + to -); :func:`_solve_bracketed` solves them all rows at once (Newton
+    with bisection safeguard, started at metafor's Hedges estimate when it lies in the bracket),
+    and where zero or a second bracket is also a candidate the largest likelihood wins (the
     comparison metafor's ``ll0check`` makes).  An analysis whose iteration does not converge
-    within ``max_iter`` steps, or whose interior solution has a smaller likelihood than tau² = 0
-    although the score at 0 is positive, is solved again by a bounded 1-D maximisation
+    within ``max_iter`` steps is solved again by a bounded 1-D maximisation
     (:func:`_fallback_1d`) and marked in ``fallback``.
 
     References
@@ -436,48 +436,45 @@ def tau2_ml(
     n = y.shape[0]
     scale = _mean_scale(v, m, k)
     zero = np.zeros(n)
-    score0, info0, _ = _score_parts(y, v, m, zero, reml)
     t_max = _score_upper_bound(y, v, m, k)
-    lo, hi = zero.copy(), t_max.copy()
-    interior = score0 > 0.0
-    # metafor's starting value, the Hedges estimate, is usually close; else one Fisher step
+    score0 = _score_parts(y, v, m, zero, reml)[0]
+    # brackets of local maxima: sign changes + -> - of the score on [0, t_max x _SCAN]
+    up = np.concatenate([(score0 > 0.0)[:, None], _scan_scores(y, v, m, t_max, reml) > 0.0], 1)
+    grid = np.concatenate([np.zeros(1), _SCAN])
+    brackets = up[:, :-1] & ~up[:, 1:]
+    n_brackets = brackets.sum(axis=1)
+    j = np.argmax(brackets, axis=1)
+    lo, hi = t_max * grid[j], t_max * grid[j + 1]
+    # metafor's starting value, the Hedges estimate, if it lies in the bracket; else the middle
     he = _he_point(y, v, m, k)
-    start = np.where((he > 0.0) & (he < t_max), he, np.minimum(score0 / info0, 0.5 * t_max))
-    extra: dict[int, list[tuple[float, float]]] = {}
-    b = np.flatnonzero(~interior)
-    if b.size:
-        scores = _scan_scores(y[b], v[b], m[b], t_max[b], reml)
-        up = scores > 0.0
-        brackets = up[:, :-1] & ~up[:, 1:]
-        found = brackets.any(axis=1)
-        j = np.argmax(brackets, axis=1)
-        rows = b[found]
-        interior[rows] = True
-        lo[rows] = t_max[rows] * _SCAN[j[found]]
-        hi[rows] = t_max[rows] * _SCAN[j[found] + 1]
-        start[rows] = 0.5 * (lo[rows] + hi[rows])
-        for r_, row in zip(
-            np.flatnonzero(brackets.sum(axis=1) > 1), b[brackets.sum(axis=1) > 1], strict=True
-        ):
-            js = np.flatnonzero(brackets[r_])[1:]
-            extra[int(row)] = [(t_max[row] * _SCAN[i], t_max[row] * _SCAN[i + 1]) for i in js]
+    start = np.where((he > lo) & (he < hi), he, 0.5 * (lo + hi))
     tau = zero.copy()
     converged = np.ones(n, dtype=bool)
-    idx = np.flatnonzero(interior)
-    if idx.size:
-        rows_ = (y, v, m) if idx.size == n else (y[idx], v[idx], m[idx])
-        step = functools.partial(_score_step, reml=reml)
-        tau[idx], converged[idx] = _solve_bracketed(
-            step, rows_, lo[idx], hi[idx], start[idx], scale[idx], max_iter
-        )
-    # further interior maxima (rare): solve each and keep the best, one analysis at a time
+    # score > 0 at 0 but no sign change cannot happen (the score is < 0 at t_max); if rounding
+    # makes it so, the analysis goes to the fallback
+    converged[(score0 > 0.0) & (n_brackets == 0)] = False
+    idx = np.flatnonzero(n_brackets > 0)
     step = functools.partial(_score_step, reml=reml)
-    for row, brs in extra.items():
-        cands = [float(tau[row])]
-        for a_, c_ in brs:
+    if idx.size:
+        rows = (y, v, m) if idx.size == n else (y[idx], v[idx], m[idx])
+        tau[idx], converged[idx] = _solve_bracketed(
+            step, rows, lo[idx], hi[idx], start[idx], scale[idx], max_iter
+        )
+    # where zero is also a local maximum, keep the larger of the two (metafor's ll0check)
+    both = np.flatnonzero((score0 <= 0.0) & (n_brackets > 0) & converged)
+    if both.size:
+        ll_hat = _loglik(y[both], v[both], m[both], tau[both], reml)
+        ll_0 = _loglik(y[both], v[both], m[both], zero[both], reml)
+        tau[both[ll_0 - ll_hat > 1e-12 * np.maximum(1.0, np.abs(ll_hat))]] = 0.0
+    # several interior maxima (rare): solve each further bracket and keep the best
+    for row in np.flatnonzero(n_brackets > 1):
+        cands = [float(tau[row])] + ([0.0] if score0[row] <= 0.0 else [])
+        one = (y[row : row + 1], v[row : row + 1], m[row : row + 1])
+        for jj in np.flatnonzero(brackets[row])[1:]:
+            a_, c_ = t_max[row] * grid[jj], t_max[row] * grid[jj + 1]
             t_r, ok = _solve_bracketed(
                 step,
-                (y[row : row + 1], v[row : row + 1], m[row : row + 1]),
+                one,
                 np.array([a_]),
                 np.array([c_]),
                 np.array([0.5 * (a_ + c_)]),
@@ -487,18 +484,7 @@ def tau2_ml(
             converged[row] &= bool(ok[0])
             cands.append(float(t_r[0]))
         tau[row] = _best_of(y[row], v[row], m[row], cands, reml)
-    # zero against the interior solution (metafor's ll0check): where zero is a local maximum
-    # this decides between two maxima; where the score at zero is positive, zero winning means
-    # the iteration went wrong
-    pos = np.flatnonzero(converged & (tau > 0.0))
     suspect = ~converged
-    if pos.size:
-        ll_hat = _loglik(y[pos], v[pos], m[pos], tau[pos], reml)
-        ll_0 = _loglik(y[pos], v[pos], m[pos], zero[pos], reml)
-        zero_wins = ll_0 - ll_hat > 1e-12 * np.maximum(1.0, np.abs(ll_hat))
-        boundary_max = score0[pos] <= 0.0
-        tau[pos[zero_wins & boundary_max]] = 0.0
-        suspect[pos[zero_wins & ~boundary_max]] = True
     for i in np.flatnonzero(suspect):
         tau[i] = _fallback_1d(y[i], v[i], m[i], float(k[i]), reml)
     w = _weights(v, m, tau)

@@ -51,6 +51,19 @@ _KNHA_RSS_ZERO = float(np.finfo(np.float64).eps)
 
 def _check_data(yi: ArrayLike, vi: ArrayLike) -> tuple[FloatArray, FloatArray]:
     """Validate ``yi``/``vi`` once: same shape, NaN only as shared padding, vi > 0."""
+    if (
+        isinstance(yi, np.ndarray)
+        and isinstance(vi, np.ndarray)
+        and yi.dtype == np.float64
+        and vi.dtype == np.float64
+        and yi.ndim >= 1
+        and yi.shape == vi.shape
+        and yi.shape[-1] > 0
+        and np.isfinite(yi).all()
+        and ((vi > 0.0) & (vi < np.inf)).all()
+    ):
+        # fast path for clean float arrays (no padding): one O(k) pass, no copies
+        return yi, vi
     y = as_float_array("yi", yi, allow_nan=True)
     v = as_float_array("vi", vi, allow_nan=True)
     if y.ndim == 0 or v.ndim == 0:
@@ -89,6 +102,13 @@ def _check_data(yi: ArrayLike, vi: ArrayLike) -> tuple[FloatArray, FloatArray]:
                 f"{idx[0] if len(idx) == 1 else idx} is all NaN."
             )
     return y, v
+
+
+def _frozen(a: FloatArray) -> FloatArray:
+    """A read-only copy, so a result never changes when the caller's array does."""
+    out = np.array(a, dtype=np.float64, copy=True)
+    out.flags.writeable = False
+    return out
 
 
 def _warn_batch(mask: NDArray[np.bool_], shape: tuple[int, ...], what: str, cls: type) -> None:
@@ -349,6 +369,6 @@ def random_effects(
         method=method,
         test=test,
         level=level,
-        yi=yarr,
-        vi=varr,
+        yi=_frozen(yarr),
+        vi=_frozen(varr),
     )
