@@ -253,7 +253,7 @@ def _secant(func: Callable[[float], float], x0: float, step: float = 1e-4) -> fl
     x1 = x0 + step
     f0, f1 = func(x0), func(x1)
     for _ in range(50):
-        if f1 == f0 or abs(x1 - x0) < 1e-11:
+        if f1 == f0 or abs(x1 - x0) < 1e-10:
             return x1
         x0, x1 = x1, x1 - f1 * (x1 - x0) / (f1 - f0)
         f0, f1 = f1, func(x1)
