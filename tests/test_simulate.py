@@ -370,6 +370,17 @@ def test_group_sequential_matches_canonical_crossing_probability(effect: float) 
     assert res.stop_probability.sum() == pytest.approx(res.power, abs=1e-12)
 
 
+def test_group_sequential_accepts_gs_bounds_object() -> None:
+    from fibrosim.trials.sequential import gs_bounds
+
+    bounds = gs_bounds(3, alpha=0.025, kind="obf")
+    design = GroupSequentialDesign(ParallelDesign(150, -0.3, 1.0, analysis="z"), bounds)
+    assert design.bounds == pytest.approx(OBF3, abs=1e-6)  # rpact: 3.4710914, 2.4544323, 2.0040356
+    assert design.timing == pytest.approx((1 / 3, 2 / 3, 1.0))
+    res = simulate(design, N_SIMS, rng=63)
+    within(res.power, gs_crossing(list(design.bounds), 0.3 / math.sqrt(2 / 150)), N_SIMS)
+
+
 def test_group_sequential_t_statistics_keep_type1_error() -> None:
     base = ParallelDesign(150, 0.0, 1.0, analysis="student")
     res = simulate(GroupSequentialDesign(base, OBF3), N_SIMS, rng=62)
@@ -546,6 +557,10 @@ def test_other_design_messages() -> None:
         CrossoverDesign(10, -1, 1.0, analysis="ttest")
     with pytest.raises(ValueError, match=r"`sd_within` must be > 0; got -1.0"):
         CrossoverDesign(10, -1, -1.0)
+    with pytest.raises(
+        ValueError, match=r"`bounds` must be finite or \+inf .*; got nan at index 1"
+    ):
+        GroupSequentialDesign(ParallelDesign(90, -1, 1.0), [3.0, float("nan")])
     with pytest.raises(TypeError, match=r"`bounds` must be an array of efficacy z-bounds"):
         GroupSequentialDesign(ParallelDesign(90, -1, 1.0), object())
     with pytest.raises(

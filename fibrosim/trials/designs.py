@@ -446,7 +446,17 @@ def _bounds_array(bounds: Any) -> tuple[float, ...]:
                 "`bounds` must be an array of efficacy z-bounds or an object with a `.z` "
                 f"(or `.upper`) attribute such as gs_bounds(); got {bounds!r}."
             )
-    return _floats("bounds", value)
+    arr = np.atleast_1d(np.asarray(value, dtype=np.float64))
+    if arr.ndim != 1 or arr.size == 0:
+        raise ValueError(f"`bounds` must be a non-empty 1-D sequence; got {value!r}.")
+    bad = np.isnan(arr) | (arr == -np.inf)
+    if np.any(bad):
+        i = int(np.argmax(bad))
+        raise ValueError(
+            "`bounds` must be finite or +inf (no stopping at that look); "
+            f"got {arr[i]} at index {i}."
+        )
+    return tuple(float(v) for v in arr)
 
 
 @dataclass(frozen=True, slots=True)
@@ -462,11 +472,13 @@ class GroupSequentialDesign:
         The fixed design at the final look (``analysis`` "z", "ttest", "student" or "ancova";
         ``alpha`` and ``sided`` are replaced by the bounds).
     bounds : array-like or object
-        Upper z-bounds, one per look, or an object exposing them as ``.z`` (or ``.upper``),
-        e.g. the result of :func:`fibrosim.trials.sequential.gs_bounds`.
+        Upper z-bounds, one per look (``inf``: no stopping at that look), or an object exposing
+        them as ``.z`` (or ``.upper``), e.g. the result of
+        :func:`fibrosim.trials.sequential.gs_bounds`.  Futility (lower) bounds are not simulated.
     timing : sequence of float or None
-        Cumulative information fractions of the looks, increasing, last = 1 (default equal
-        spacing).  Look k analyses the first ``round(timing[k] * n_per_arm)`` patients per arm.
+        Cumulative information fractions of the looks, increasing, last = 1 (default: the
+        ``.timing`` of a bounds object, else equal spacing).  Look k analyses the first
+        ``round(timing[k] * n_per_arm)`` patients per arm.
     """
 
     design: ParallelDesign
@@ -481,10 +493,13 @@ class GroupSequentialDesign:
                 "`design.analysis` must be 'z', 'ttest', 'student' or 'ancova' for a group-"
                 "sequential design; got 'responder'."
             )
+        source_timing = getattr(self.bounds, "timing", None)
         bounds = _bounds_array(self.bounds)
         _set(self, "bounds", bounds)
         k = len(bounds)
         timing = self.timing
+        if timing is None and source_timing is not None:
+            timing = tuple(np.asarray(source_timing, dtype=float).tolist())
         if timing is None:
             timing = tuple((i + 1) / k for i in range(k))
         timing = _floats("timing", timing, length=k)

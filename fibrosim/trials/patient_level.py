@@ -64,11 +64,16 @@ def dropout_intercept(rate: float, slope: float) -> float:
 
 
 def _observe(v: FloatArray, step: float | None, lo: float | None, hi: float | None) -> FloatArray:
+    """Recorded scores: rounded to ``step`` and clipped to ``[lo, hi]`` (a new array)."""
+    if step is None and lo is None and hi is None:
+        return v
+    out = v / step if step is not None else v.copy()
     if step is not None:
-        v = np.round(v / step) * step
+        np.round(out, out=out)
+        out *= step
     if lo is not None or hi is not None:
-        v = np.clip(v, lo, hi)
-    return v
+        np.clip(out, lo, hi, out=out)
+    return out
 
 
 def _sums(
@@ -213,15 +218,38 @@ def simulate_groups_block(
     means = np.broadcast_to(np.asarray(plan.means) + control, (size, plan.k)).copy()
     if effect is not None:
         means[:, plan.prior_group] = control + effect
-    if threshold is not None:
-        assert cohort is not None
-        mu_l, sd_l = cohort.latent_baseline
-        low = float(special.ndtr((threshold - mu_l) / sd_l))
-        x = mu_l + sd_l * special.ndtri(low + (1.0 - low) * rng.random((size, n_total)))
+    # the baseline is drawn only when something uses it: with no cohort, a t / z analysis and
+    # no dropout the follow-up is simply N(mean, sd^2)
+    need_x = (
+        cohort is not None
+        or d.analysis in ("ancova", "responder")
+        or (d.dropout > 0 and (d.dropout_mechanism == "MAR" or d.missing != "cc"))
+    )
+    shape = (size, n_total)
+    if not need_x:
+        x = np.zeros((size, 0))
+        y = rng.standard_normal(shape)
+        y *= s1
     else:
-        x = m0 + s0 * rng.standard_normal((size, n_total))
-    beta, sd_e = rho * s1 / s0, s1 * math.sqrt(1.0 - rho * rho)
-    y = means[:, group_of] + beta * (x - m0) + sd_e * rng.standard_normal((size, n_total))
+        if threshold is not None:
+            assert cohort is not None
+            mu_l, sd_l = cohort.latent_baseline
+            low = float(special.ndtr((threshold - mu_l) / sd_l))
+            x = rng.random(shape)
+            x *= 1.0 - low
+            x += low
+            special.ndtri(x, out=x)
+            x *= sd_l
+            x += mu_l - m0  # centred baseline for now
+        else:
+            x = rng.standard_normal(shape)
+            x *= s0
+        y = rng.standard_normal(shape)
+        y *= s1 * math.sqrt(1.0 - rho * rho)
+        y += (rho * s1 / s0) * x
+        x += m0
+    for j in range(plan.k):  # add each group's mean to its slice of patients
+        y[:, offsets[j] : offsets[j + 1]] += means[:, j : j + 1]
     xo = _observe(x, step, lo, hi)
     yo = _observe(y, step, lo, hi)
 
