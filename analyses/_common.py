@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure as MplFigure
+from matplotlib.ticker import FormatStrFormatter
 
 import fibrosim as fs
 from fibrosim.meta.priors import HalfCauchy, HalfNormal, LogNormalTau2, LogTTau2, TauPrior
@@ -178,6 +179,9 @@ def interval_plot(
     ax.axvline(1.0 if log else 0.0, color="grey", linestyle="--", linewidth=0.8)
     if log:
         ax.set_xscale("log")
+        # plain numbers (1, 2, 3) instead of powers of ten on a short ratio axis
+        ax.xaxis.set_major_formatter(FormatStrFormatter("%g"))
+        ax.xaxis.set_minor_formatter(FormatStrFormatter("%g"))
     ax.set_yticks(y, list(labels))
     ax.set_ylim(0.3, len(labels) + 0.7)
     trans = ax.get_yaxis_transform()
