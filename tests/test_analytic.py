@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -16,7 +17,7 @@ from fibrosim.trials import endpoints as ep
 REFERENCE = json.loads(
     (Path(__file__).parent / "data" / "power_reference.json").read_text(encoding="utf-8")
 )
-RECORDS = REFERENCE["records"]
+RECORDS: list[dict[str, Any]] = REFERENCE["records"]
 
 # Power from R's pt/pnorm (noncentral t accurate to ~1e-12) and ours agree far below this; the
 # stored values have 15 significant digits.
@@ -27,7 +28,7 @@ RTOL_N = 1e-8
 ATOL_PWR_UNIROOT = np.finfo(float).eps ** 0.25
 
 
-def _group(name: str) -> list[dict[str, object]]:
+def _group(name: str) -> list[dict[str, Any]]:
     return [r for r in RECORDS if r["group"] == name]
 
 
@@ -119,8 +120,8 @@ def test_pwr_2p_arcsine() -> None:
         )
         np.testing.assert_allclose(got, r["value"], rtol=RTOL_POWER, err_msg=r["call"])
     for r in _group("pwr.2p.test n"):
-        got = ep.sample_size_two_proportions(r["p1"], r["p2"], r["power"], method="arcsine")
-        np.testing.assert_allclose(got.n_per_arm, r["value"], atol=ATOL_PWR_UNIROOT)
+        ss = ep.sample_size_two_proportions(r["p1"], r["p2"], r["power"], method="arcsine")
+        np.testing.assert_allclose(ss.n_per_arm, r["value"], atol=ATOL_PWR_UNIROOT)
 
 
 def test_power_prop_test_normal() -> None:
@@ -365,7 +366,7 @@ def test_sample_size_result_shows_itself() -> None:
     assert list(frame.columns) == ["n_per_arm", "n_per_arm_rounded", "power_attained", "n_total"]
     assert "SampleSize" in repr(res) and "n_per_arm_rounded" in repr(res)
     with pytest.raises(AttributeError):
-        res.n_per_arm = 1.0  # type: ignore[misc]
+        res.n_per_arm = np.ones(2)  # type: ignore[misc]
 
 
 # ------------------------------------------------------------------------------------------
@@ -487,7 +488,7 @@ def _mc_procedures(ncp: np.ndarray, rho: float, alpha: float, reps: int, seed: i
     cov = np.array([[1.0, rho], [rho, 1.0]])
     z = rng.multivariate_normal(ncp, cov, size=reps)
     p = stats.norm.sf(z)
-    out = {}
+    out: dict[str, Any] = {}
     rej = p <= alpha / 2
     out["bonferroni"] = rej
     lo, hi = np.minimum(p[:, 0], p[:, 1]), np.maximum(p[:, 0], p[:, 1])

@@ -45,8 +45,9 @@ def test_limit_is_prior_probability_of_benefit() -> None:
 def test_mixture_is_weighted_sum_and_vectorises() -> None:
     w, mu, sds = [0.6, 0.3, 0.1], [0.4, 0.1, 0.0], [0.15, 0.3, 2.0]
     n = np.array([20.0, 80.0])
-    expected = sum(
-        wi * asr.assurance(mi, si, 1.0, n) for wi, mi, si in zip(w, mu, sds, strict=True)
+    expected = np.sum(
+        [wi * asr.assurance(mi, si, 1.0, n) for wi, mi, si in zip(w, mu, sds, strict=True)],
+        axis=0,
     )
     # n of shape (2,) broadcasts against the mixture's leading shape (); components are last
     got = asr.assurance_mixture(w, mu, sds, 1.0, n)
@@ -115,7 +116,7 @@ def test_gs_mixture_and_limit() -> None:
             ValueError,
         ),
         (
-            lambda: asr.assurance_gs("design", 0.3, 0.1, 1.0, 50),
+            lambda: asr.assurance_gs("design", 0.3, 0.1, 1.0, 50),  # type: ignore[arg-type]
             r"`design` must be a GSDesign",
             TypeError,
         ),

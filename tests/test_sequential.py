@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pytest
 from scipy import stats
@@ -15,6 +17,7 @@ FINE_GRID = (2001, 40.0)
 def _on_grid(grid: tuple[int, float], func, *args, **kwargs):  # type: ignore[no-untyped-def]
     """Run ``func`` with every recursion on ``grid`` (test-only monkeypatching of defaults)."""
     defaults = sq._crossing.__kwdefaults__
+    assert defaults is not None
     saved_default, saved_fine = defaults["grid"], sq._FINE
     defaults["grid"], sq._FINE = grid, grid
     try:
@@ -23,7 +26,7 @@ def _on_grid(grid: tuple[int, float], func, *args, **kwargs):  # type: ignore[no
         defaults["grid"], sq._FINE = saved_default, saved_fine
 
 
-def _corr(timing: np.ndarray) -> np.ndarray:
+def _corr(timing: np.ndarray) -> Any:
     return np.sqrt(np.minimum.outer(timing, timing) / np.maximum.outer(timing, timing))
 
 
@@ -67,7 +70,9 @@ def test_jennison_turnbull_inflation_factors(
     # Jennison & Turnbull (2000), ch. 2 tables of R_P and R_B (K = 2..5, alpha = 0.05 two-sided,
     # equal looks); printed to 3 decimals.
     for k, r in zip(range(2, 6), inflation, strict=True):
-        assert abs(sq.gs_bounds(k, 0.025, kind, beta=beta).inflation - r) <= 5e-4
+        design = sq.gs_bounds(k, 0.025, kind, beta=beta)
+        assert design.inflation is not None
+        assert abs(design.inflation - r) <= 5e-4
 
 
 # ------------------------------------------------------------------------------------------
@@ -112,6 +117,7 @@ def test_crossing_against_multivariate_normal() -> None:
 
 def test_futility_crossing_against_multivariate_normal() -> None:
     design = sq.gs_bounds(2, kind="hsd", beta=0.1, futility="hsd")
+    assert design.drift is not None
     u, lo, t = design.upper, design.lower, design.timing
     cov = _corr(t)
     for drift in (0.0, design.drift):
@@ -149,6 +155,7 @@ def test_crossing_against_monte_carlo() -> None:
         lo_j = alive & (z[:, j] < design.lower[j]) & ~up_j
         mc_up[j], mc_lo[j] = up_j.mean(), lo_j.mean()
         alive &= ~(up_j | lo_j)
+    assert design.drift is not None
     up, lo = sq.gs_crossing(design.upper, design.lower, t, design.drift)
     for mc, exact in ((mc_up, up), (mc_lo, lo)):
         mcse = np.sqrt(exact * (1 - exact) / reps)
@@ -189,6 +196,7 @@ def test_wang_tsiatis_ends() -> None:
 def test_single_look_is_fixed_design() -> None:
     for kind in ("obf", "pocock", "ld-obf", "hsd"):
         design = sq.gs_bounds(1, 0.025, kind, beta=0.1)
+        assert design.inflation is not None
         assert abs(design.upper[0] - stats.norm.isf(0.025)) < 1e-9
         assert abs(design.inflation - 1.0) < 1e-8
 
@@ -199,6 +207,7 @@ def test_binding_futility_lowers_efficacy_bounds() -> None:
     assert np.all(b.upper[1:] < nb.upper[1:]) and b.upper[0] == nb.upper[0]
     assert abs(b.alpha_spent[-1] - 0.025) < 1e-9  # alpha exact when the futility stops bind
     assert nb.alpha_spent[-1] == pytest.approx(0.025, abs=1e-9)
+    assert b.inflation is not None and nb.inflation is not None and nb.beta_spent is not None
     assert b.inflation < nb.inflation
     assert b.lower[-1] == b.upper[-1] and nb.lower[-1] == nb.upper[-1]
     np.testing.assert_allclose(nb.beta_spent[-1], 0.1, rtol=1e-8)
@@ -206,6 +215,8 @@ def test_binding_futility_lowers_efficacy_bounds() -> None:
 
 def test_expected_sample_size_against_crossing() -> None:
     design = sq.gs_bounds(3, kind="obf", beta=0.1)
+    assert design.drift is not None and design.inflation is not None
+    assert design.asn_h1 is not None
     up1, _ = sq.gs_crossing(design.upper, timing=design.timing, drift=design.drift)
     stop = np.r_[up1[:-1], 1 - up1[:-1].sum()]
     assert abs(design.asn_h1 - design.inflation * np.sum(stop * design.timing)) < 1e-12
@@ -220,7 +231,7 @@ def test_conditional_and_predictive_power_closed_form() -> None:
     design = sq.gs_bounds(
         2, kind="user", spending=lambda t: (t >= 1).astype(float), timing=[0.4, 1.0], beta=0.2
     )
-    assert design.upper[0] == np.inf
+    assert design.upper[0] == np.inf and design.drift is not None
     t, u2, z = 0.4, design.upper[1], np.array([-0.5, 0.8, 2.0])
     eta = design.drift
     cp = stats.norm.cdf((np.sqrt(t) * z + eta * (1 - t) - u2) / np.sqrt(1 - t))
