@@ -12,7 +12,6 @@ from __future__ import annotations
 import itertools
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -30,9 +29,7 @@ from fibrosim._checks import (
     check_level,
     check_positive,
 )
-
-if TYPE_CHECKING:
-    from fibrosim.effects import EffectSizes
+from fibrosim._effect_sizes import EffectSizes
 
 __all__ = [
     "MeanSD",
