@@ -376,23 +376,48 @@ def _score_step(
 
 #: Points of the log-spaced score scan in ``(0, t_max]`` (ratio ~2.6 between neighbours over
 #: eight decades) used to find interior maxima when tau² = 0 is itself a local maximum.
-_SCAN = np.logspace(-8.0, 0.0, 20)
-#: Largest number of doubles a vectorised scan chunk may allocate per temporary.
-_SCAN_CHUNK = 2_000_000
+_SCAN = np.concatenate([np.zeros(1), np.logspace(-8.0, 0.0, 20)])
+#: Elements per temporary array in one vectorised pass (2 MB of doubles): small enough to stay
+#: in cache, which matters more than the Python overhead of looping over blocks.
+_BLOCK = 1 << 18
 
 
 def _scan_scores(
     y: FloatArray, v: FloatArray, m: FloatArray, t_max: FloatArray, reml: bool
 ) -> FloatArray:
-    """Scores at ``t_max x _SCAN`` for every row, shape (n, len(_SCAN)), in bounded chunks."""
+    """Scores at ``t_max x _SCAN`` (from 0) for every row, shape (n, len(_SCAN)), in blocks."""
     n, kk = y.shape
-    out = np.empty((n, _SCAN.size))
-    per = max(1, _SCAN_CHUNK // max(1, n * kk))
-    y3, v3, m3 = y[:, None, :], v[:, None, :], m[:, None, :]
-    for g in range(0, _SCAN.size, per):
-        t = t_max[:, None] * _SCAN[None, g : g + per]
-        out[:, g : g + per] = _score_parts(y3, v3, m3, t, reml)[0]
+    g = _SCAN.size
+    out = np.empty((n, g))
+    rows_per = max(1, _BLOCK // (kk * g))
+    pts_per = g if kk * g <= _BLOCK else max(1, _BLOCK // kk)
+    for r0 in range(0, n, rows_per):
+        rs = slice(r0, r0 + rows_per)
+        y3, v3, m3 = y[rs, None, :], v[rs, None, :], m[rs, None, :]
+        for p0 in range(0, g, pts_per):
+            ps = slice(p0, p0 + pts_per)
+            t = t_max[rs, None] * _SCAN[None, ps]
+            out[rs, ps] = _score_parts(y3, v3, m3, t, reml)[0]
     return out
+
+
+def in_blocks(
+    fn: Callable[[FloatArray, FloatArray, FloatArray, FloatArray], Tau2Fit],
+    y: FloatArray,
+    v: FloatArray,
+    m: FloatArray,
+    k: FloatArray,
+) -> Tau2Fit:
+    """Apply a tau² estimator to blocks of rows (rows are independent), bounding memory."""
+    n, kk = y.shape
+    rows_per = max(1, _BLOCK // kk)
+    if n <= rows_per:
+        return fn(y, v, m, k)
+    parts = [
+        fn(y[i : i + rows_per], v[i : i + rows_per], m[i : i + rows_per], k[i : i + rows_per])
+        for i in range(0, n, rows_per)
+    ]
+    return Tau2Fit(*(np.concatenate(a) for a in zip(*parts, strict=True)))
 
 
 def _best_of(
@@ -437,10 +462,11 @@ def tau2_ml(
     scale = _mean_scale(v, m, k)
     zero = np.zeros(n)
     t_max = _score_upper_bound(y, v, m, k)
-    score0 = _score_parts(y, v, m, zero, reml)[0]
     # brackets of local maxima: sign changes + -> - of the score on [0, t_max x _SCAN]
-    up = np.concatenate([(score0 > 0.0)[:, None], _scan_scores(y, v, m, t_max, reml) > 0.0], 1)
-    grid = np.concatenate([np.zeros(1), _SCAN])
+    scores = _scan_scores(y, v, m, t_max, reml)
+    score0 = scores[:, 0]
+    up = scores > 0.0
+    grid = _SCAN
     brackets = up[:, :-1] & ~up[:, 1:]
     n_brackets = brackets.sum(axis=1)
     j = np.argmax(brackets, axis=1)

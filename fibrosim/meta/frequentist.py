@@ -21,6 +21,7 @@ Differences from metafor 3.8-1, all deliberate:
 
 from __future__ import annotations
 
+import functools
 import warnings
 
 import numpy as np
@@ -147,9 +148,10 @@ def _estimate_tau2(
     if method == "SJ":
         return _tau2.tau2_sj(y, v, m, k)
     if method in ("ML", "REML"):
-        return _tau2.tau2_ml(y, v, m, k, reml=method == "REML")
+        fn = functools.partial(_tau2.tau2_ml, reml=method == "REML")
+        return _tau2.in_blocks(fn, y, v, m, k)
     # PM, EB and SJIT share the fixed point Q_gen(tau²) = k - 1 (see _tau2.tau2_pm).
-    return _tau2.tau2_pm(y, v, m, k)
+    return _tau2.in_blocks(_tau2.tau2_pm, y, v, m, k)
 
 
 def _t_quantile(p: float, df: FloatArray) -> FloatArray:
