@@ -479,6 +479,22 @@ def test_batch_shape_and_padding() -> None:
     assert "batch shape (2, 2)" in repr(r)
 
 
+@pytest.mark.parametrize("method", ["REML", "ML", "PM"])
+def test_blocked_evaluation_equals_one_pass(method: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    # large batches are solved in cache-sized blocks of rows (and, for huge k, of scan points);
+    # a tiny block size must give the same numbers (rows are independent)
+    rng = np.random.default_rng(7)
+    v = np.exp(rng.uniform(-4, 1, (30, 12)))
+    y = rng.normal(0, 1, (30, 12)) * np.sqrt(v + 0.3)
+    y[::3, 9:] = np.nan
+    v[::3, 9:] = np.nan
+    whole = random_effects(y, v, method=method)
+    monkeypatch.setattr(_tau2, "_BLOCK", 64)
+    blocked = random_effects(y, v, method=method)
+    for name in QUANTITIES:
+        np.testing.assert_allclose(getattr(blocked, name), getattr(whole, name), rtol=1e-13)
+
+
 @st.composite
 def ragged_batches(draw: Any) -> tuple[np.ndarray, np.ndarray]:
     n = draw(st.integers(1, 6))
