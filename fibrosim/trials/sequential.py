@@ -230,9 +230,9 @@ def _spending_bounds(
 def _shape_bounds(timing: FloatArray, alpha: float, exponent: float) -> FloatArray:
     """Constant-shape bounds ``c * t^exponent`` with total one-sided crossing ``alpha``.
 
-    ``c`` is bracketed and solved on a coarse grid, then polished by secant steps on the full
-    grid (the crossing probability is smooth and nearly linear in ``c`` near the root), which
-    needs 2-4 full-grid evaluations instead of a dozen.
+    ``c`` is solved on a coarse grid, then polished on the full grid by a Newton step with the
+    coarse slope followed by secant steps (the crossing probability is smooth in ``c`` and
+    the coarse grid's error nearly constant near the root): 2-3 full-grid evaluations.
     """
     lower = np.full(timing.size, -np.inf)
     shape = timing**exponent
@@ -245,19 +245,21 @@ def _shape_bounds(timing: FloatArray, alpha: float, exponent: float) -> FloatArr
     lo_c = stats.norm.isf(alpha) / float(np.max(shape)) * 0.999
     hi_c = float(np.max(stats.norm.isf(alpha / timing.size) / shape)) * 1.001
     c0 = optimize.brentq(gap, lo_c, hi_c, args=(_COARSE,), xtol=1e-10, rtol=1e-15)
-    return np.asarray(_secant(gap, c0) * shape, dtype=np.float64)
+    return np.asarray(_polish(gap, c0) * shape, dtype=np.float64)
 
 
-def _secant(func: Callable[[float], float], x0: float, step: float = 1e-4) -> float:
-    """Polish a root of a smooth monotone function from a close start."""
-    x1 = x0 + step
-    f0, f1 = func(x0), func(x1)
+def _polish(gap: Callable[[float, Grid], float], x0: float, step: float = 1e-4) -> float:
+    """Root of ``gap(., _FINE)`` from the coarse-grid root ``x0``: Newton, then secant."""
+    slope = (gap(x0 + step, _COARSE) - gap(x0 - step, _COARSE)) / (2.0 * step)
+    f0 = gap(x0, _FINE)
+    x1 = x0 - f0 / slope
+    f1 = gap(x1, _FINE)
     for _ in range(50):
-        if f1 == f0 or abs(x1 - x0) < 1e-10:
+        if abs(x1 - x0) < 1e-10 or f1 == 0.0 or f1 == f0:
             return x1
         x0, x1 = x1, x1 - f1 * (x1 - x0) / (f1 - f0)
-        f0, f1 = f1, func(x1)
-    raise ArithmeticError("secant polish of a boundary constant did not converge.")
+        f0, f1 = f1, gap(x1, _FINE)
+    raise ArithmeticError("polishing a boundary constant did not converge.")
 
 
 def _drift_for_power(
@@ -270,7 +272,7 @@ def _drift_for_power(
         return float(np.sum(up)) - power
 
     eta0 = optimize.brentq(gap, 0.0, 4.0 * start + 10.0, args=(_COARSE,), xtol=1e-10)
-    return _secant(gap, eta0)
+    return _polish(gap, eta0)
 
 
 def _futility_design(
