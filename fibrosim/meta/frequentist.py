@@ -14,9 +14,10 @@ Differences from metafor 3.8-1, all deliberate:
   ``control=list(tau2.max=)`` is raised, and then prints ">100");
 * ``vi <= 0`` is an error for every estimator (metafor stops only for DL, HS and PM, and then
   drops Q, I² and H²): a zero variance leaves the inverse-variance weights undefined;
-* when ML/REML iteration fails or stops at a point where ll(0) is larger, a bounded 1-D
-  maximisation of the (restricted) likelihood takes over and a ``ConvergenceWarning`` says so
-  (metafor stops with an error, or sets tau² = 0).
+* ML/REML return the global maximiser even when the likelihood has two local maxima (zero
+  and an interior point); if the iteration ever fails to converge, a bounded 1-D maximisation
+  of the (restricted) likelihood takes over and a ``ConvergenceWarning`` says so (metafor stops
+  with an error, or sets tau² = 0 after its ``ll0check``).
 """
 
 from __future__ import annotations
@@ -208,19 +209,37 @@ def random_effects(
 
     Notes
     -----
+    Iterative estimators are solved to a relative step of 1e-14 (metafor's defaults stop at
+    1e-5 for Fisher scoring and ~1.2e-4 for ``uniroot``).  ML and REML return the global
+    maximiser on ``[0, ∞)``: the likelihood can have a local maximum at tau² = 0 and another
+    inside, and every local maximum is bracketed and compared (metafor's ``ll0check`` compares
+    only the one it converged to with zero).  tau² = 0 is a valid estimate and does not warn;
+    :meth:`RandomEffectsResult.tau2_ci` shows how little it may mean.
+
+    ``vi <= 0`` is rejected for every method: metafor stops for DL, HS and PM and drops Q, I²
+    and H² for the others, because the inverse-variance weights do not exist.
+
     PM, EB and SJIT all solve ``Q_gen(tau²) = k - 1`` (metafor's EB Fisher scoring and SJIT
     iteration converge to the Paule-Mandel root), so with tight tolerances they coincide; they
-    differ only in name.  metafor 3.8-1's "DLIT" iteration is not offered: it replaces tr(PV)
-    by k - 1 and oscillates when the variances are equal.
+    differ in their name only.  metafor 3.8-1's "DLIT" iteration is not offered: it uses k - 1
+    in place of tr(PV) and oscillates when the variances are equal.
+
+    Under "FE" the prediction interval equals the confidence interval (tau² = 0); metafor's
+    ``predict`` leaves it empty.
 
     References
     ----------
     DerSimonian R, Laird N (1986). Control Clin Trials 7:177-188.
+    Hedges LV (1983). A random effects model for effect sizes. Psychol Bull 93:388-395.
+    Hunter JE, Schmidt FL (2004). Methods of Meta-Analysis, 2nd ed. Sage.
+    Morris CN (1983). Parametric empirical Bayes inference. J Am Stat Assoc 78:47-55.
     Paule RC, Mandel J (1982). J Res Natl Bur Stand 87:377-385.
     Sidik K, Jonkman JN (2005). Stat Med 24:1243-1256 (SJ estimator);
     (2002) Stat Med 21:3153-3159 (Knapp-Hartung test).
     Hartung J, Knapp G (2001). Stat Med 20:3875-3889.
     Viechtbauer W (2005). J Educ Behav Stat 30:261-293.
+    Viechtbauer W (2007). Confidence intervals for the amount of heterogeneity in
+    meta-analysis. Stat Med 26:37-52.
     Viechtbauer W (2010). Conducting meta-analyses in R with the metafor package.
     J Stat Softw 36(3).
 
