@@ -148,8 +148,8 @@ class RandomEffectsResult:
         out: dict[str, tuple[Batched, Batched]] = {}
         out["tau2"] = (self._shape(low), self._shape(high))
         out["tau"] = (self._shape(np.sqrt(low)), self._shape(np.sqrt(high)))
-        out["i2"] = tuple(self._shape(100.0 * t / (s2 + t)) for t in (low, high))  # type: ignore[assignment]
-        out["h2"] = tuple(self._shape(1.0 + t / s2) for t in (low, high))  # type: ignore[assignment]
+        out["i2"] = (self._shape(100.0 * low / (s2 + low)), self._shape(100.0 * high / (s2 + high)))
+        out["h2"] = (self._shape(1.0 + low / s2), self._shape(1.0 + high / s2))
         return out
 
     def _tau2_ci_flat(self, level: float) -> tuple[FloatArray, FloatArray]:
