@@ -106,6 +106,13 @@ def _two_means(
     )
 
 
+def _pooled_variance(a: dict[str, FloatArray]) -> FloatArray:
+    """Pooled within-group variance ``((n1-1) sd1² + (n2-1) sd2²) / (n1 + n2 - 2)``."""
+    return ((a["n1"] - 1.0) * a["sd1"] ** 2 + (a["n2"] - 1.0) * a["sd2"] ** 2) / (
+        a["n1"] + a["n2"] - 2.0
+    )
+
+
 def _smd_from_d(d: FloatArray, n1: FloatArray, n2: FloatArray, vtype: str) -> EffectSizes:
     """Hedges' g and its variance from Cohen's d (pooled SD) and the arm sizes."""
     df = n1 + n2 - 2.0
@@ -168,10 +175,7 @@ def md(
     if vtype == "LS":
         vi = a["sd1"] ** 2 / a["n1"] + a["sd2"] ** 2 / a["n2"]
     else:
-        sp2 = ((a["n1"] - 1.0) * a["sd1"] ** 2 + (a["n2"] - 1.0) * a["sd2"] ** 2) / (
-            a["n1"] + a["n2"] - 2.0
-        )
-        vi = sp2 * (1.0 / a["n1"] + 1.0 / a["n2"])
+        vi = _pooled_variance(a) * (1.0 / a["n1"] + 1.0 / a["n2"])
     return EffectSizes("MD", yi, vi, vtype=vtype)
 
 
@@ -226,10 +230,7 @@ def smd(
     """
     check_choice("vtype", vtype, ("LS", "UB", "LS2"))
     a = _two_means(m1, sd1, n1, m2, sd2, n2)
-    sp = np.sqrt(
-        ((a["n1"] - 1.0) * a["sd1"] ** 2 + (a["n2"] - 1.0) * a["sd2"] ** 2)
-        / (a["n1"] + a["n2"] - 2.0)
-    )
+    sp = np.sqrt(_pooled_variance(a))
     return _smd_from_d((a["m1"] - a["m2"]) / sp, a["n1"], a["n2"], vtype)
 
 

@@ -90,6 +90,23 @@ class MixedFit:
     p: int
 
 
+def _apply_mask(
+    y: FloatArray, v: FloatArray, X: FloatArray, mask: BoolArray
+) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray]:
+    """Return the 0/1 weights ``m`` and ``y``, ``v``, ``X`` with the masked-out studies neutral.
+
+    Excluded studies get weight 0, ``y = 0``, ``v = 1`` and a zero design row, so they drop out
+    of every weighted sum and product while keeping the batch rectangular (no NaN reaches a
+    matrix product).
+    """
+    return (
+        mask.astype(np.float64),
+        np.where(mask, y, 0.0),
+        np.where(mask, v, 1.0),
+        np.where(mask[..., None], X, 0.0),
+    )
+
+
 def _projection(w: FloatArray, X: FloatArray) -> tuple[FloatArray, FloatArray]:
     """Return ``P = W - W X (X'WX)^-1 X'W`` and ``(X'WX)^-1`` for diagonal weights ``w``."""
     XtW = np.swapaxes(X, -1, -2) * w[..., None, :]
@@ -265,10 +282,7 @@ def fit_mixed(
             k=one.k[0],
             p=one.p,
         )
-    m = mask.astype(np.float64)
-    y = np.where(mask, y, 0.0)
-    v = np.where(mask, v, 1.0)
-    X = np.where(mask[..., None], X, 0.0)
+    m, y, v, X = _apply_mask(y, v, X, mask)
     p = X.shape[-1]
     k = np.sum(m, -1)
     batch = k.shape
@@ -382,10 +396,7 @@ def residual_heterogeneity(
     I² and H² use the "typical" sampling variance ``(k - p) / tr(P)`` for random-effects fits and
     ``(QE - (k - p)) / QE`` for fixed-effect fits.
     """
-    m = mask.astype(np.float64)
-    y = np.where(mask, y, 0.0)
-    v = np.where(mask, v, 1.0)
-    X = np.where(mask[..., None], X, 0.0)
+    m, y, v, X = _apply_mask(y, v, X, mask)
     p = X.shape[-1]
     k = np.sum(m, -1)
     df = k - p
