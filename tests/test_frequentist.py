@@ -18,7 +18,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fibrosim.meta import _tau2
+from fibrosim.meta import _tau2, _tau2_ml
 from fibrosim.meta.frequentist import METHODS, RandomEffectsResult, random_effects
 from fibrosim.warnings import ConvergenceWarning, FragileEstimateWarning
 
@@ -403,7 +403,7 @@ def test_reml_fallback_warns_and_agrees(monkeypatch: pytest.MonkeyPatch) -> None
     # force the Newton iteration to stop after one step: the bounded 1-D maximisation must
     # take over, warn, and land on the same maximum as metafor
     f = next(f for f in FITS if (f["dataset"], f["method"]) == ("bcg_logrr", "REML"))
-    monkeypatch.setattr(_tau2, "tau2_ml", functools.partial(_tau2.tau2_ml, max_iter=1))
+    monkeypatch.setattr(_tau2_ml, "tau2_ml", functools.partial(_tau2_ml.tau2_ml, max_iter=1))
     with pytest.warns(ConvergenceWarning, match="bounded 1-D maximisation"):
         r = random_effects(BCG["yi"], BCG["vi"], method="REML")
     # bounded Brent stops at xatol = 1e-14 (tau² + mean vi) but the likelihood is flat to
@@ -419,25 +419,25 @@ def test_interior_maximum_beats_boundary_maximum(dataset: str, method: str) -> N
     y, v = np.array([d["yi"]]), np.array([d["vi"]])
     m = np.ones_like(y)
     reml = method == "REML"
-    assert _tau2._score_parts(y, v, m, np.zeros(1), reml)[0][0] < 0.0
+    assert _tau2_ml._score_parts(y, v, m, np.zeros(1), reml)[0][0] < 0.0
     r = random_effects(d["yi"], d["vi"], method=method)
     ref = next(f for f in FITS if (f["dataset"], f["method"], f["test"]) == (dataset, method, "z"))
     np.testing.assert_allclose(float(r.tau2), ref["tau2"], rtol=RTOL)
     grid = np.concatenate([[0.0], np.logspace(-6, 3, 2000)])
-    ll_grid = _tau2._loglik(
+    ll_grid = _tau2_ml._loglik(
         np.repeat(y, grid.size, 0),
         np.repeat(v, grid.size, 0),
         np.repeat(m, grid.size, 0),
         grid,
         reml,
     )
-    ll_hat = _tau2._loglik(y, v, m, np.atleast_1d(r.tau2), reml)[0]
+    ll_hat = _tau2_ml._loglik(y, v, m, np.atleast_1d(r.tau2), reml)[0]
     assert ll_hat >= ll_grid.max() - 1e-12
     assert ll_hat > ll_grid[0]
 
 
 def test_ll0check_fallback_core() -> None:
-    fit = _tau2.tau2_ml(
+    fit = _tau2_ml.tau2_ml(
         np.array([BCG["yi"]]),
         np.array([BCG["vi"]]),
         np.ones((1, 13)),

@@ -14,13 +14,11 @@ needed by metafor's formulas have closed forms: ``tr P = S1 - S2/S1`` and
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable
 from typing import NamedTuple
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy.optimize import minimize_scalar
 
 FloatArray = NDArray[np.float64]
 
@@ -29,6 +27,9 @@ FloatArray = NDArray[np.float64]
 #: ulps of the exact root because the final iterations are Newton steps (quadratic convergence).
 _REL_TOL = 1e-14
 _MAX_ITER = 200
+#: Elements per temporary array in one vectorised pass (2 MB of doubles): small enough to stay
+#: in cache, which matters more than the Python overhead of looping over blocks.
+_BLOCK = 1 << 18
 
 
 class Tau2Fit(NamedTuple):
@@ -284,123 +285,6 @@ def tau2_pm(y: FloatArray, v: FloatArray, m: FloatArray, k: FloatArray) -> Tau2F
     return Tau2Fit(tau2, se, np.zeros(tau2.shape, dtype=bool))
 
 
-def _loglik(
-    y: FloatArray, v: FloatArray, m: FloatArray, tau2: FloatArray, reml: bool
-) -> FloatArray:
-    """(Restricted) log-likelihood of the intercept-only model, up to a constant."""
-    w = _weights(v, m, tau2)
-    s1 = _wsum(w)
-    mu = _dot(w, y) / s1
-    r = y - mu[:, None]
-    ll = -0.5 * _dot(m, np.log(v + tau2[:, None])) - 0.5 * _dot(w * r, r)
-    if reml:
-        ll = ll - 0.5 * np.log(s1)
-    return ll
-
-
-def _score_parts(
-    y: FloatArray, v: FloatArray, m: FloatArray, tau2: FloatArray, reml: bool
-) -> tuple[FloatArray, FloatArray, FloatArray]:
-    """Twice the score, twice the expected and twice the observed information at ``tau2``."""
-    w = _weights(v, m, tau2)
-    s1 = _wsum(w)
-    s2 = _dot(w, w)
-    mu = _dot(w, y) / s1
-    wr = w * (y - mu[..., None])
-    w2r = w * wr
-    a2 = _dot(wr, wr)  # Σ w² r²
-    a3 = _dot(w2r, wr)  # Σ w³ r²
-    b = _wsum(w2r)  # Σ w² r
-    if reml:
-        info = _tr_pp(s1, s2, _dot(w * w, w))
-        score = a2 - (s1 - s2 / s1)
-    else:
-        info = s2
-        score = a2 - s1
-    observed = 2.0 * a3 - 2.0 * b * b / s1 - info
-    return score, info, observed
-
-
-def _fallback_1d(y: FloatArray, v: FloatArray, m: FloatArray, k: float, reml: bool) -> float:
-    """Global maximiser of the (restricted) log-likelihood on a bounded interval, one analysis.
-
-    The maximum lies in ``[0, t_max]`` (:func:`_score_upper_bound`).  A log-spaced grid
-    locates the best basin; bounded Brent refines it.
-    """
-    keep = m > 0
-    ys, vs = y[keep][None, :], v[keep][None, :]
-    ms = np.ones_like(ys)
-    hi = float(_score_upper_bound(ys, vs, ms, np.array([k]))[0])
-    grid = np.concatenate([[0.0], hi * np.logspace(-12, 0, 241)])
-    lls = np.array([_loglik(ys, vs, ms, np.array([g]), reml)[0] for g in grid])
-    i = int(np.argmax(lls))
-    a, c = grid[max(i - 1, 0)], grid[min(i + 1, grid.size - 1)]
-    best, best_ll = float(grid[i]), float(lls[i])
-    if c > a:
-        res = minimize_scalar(
-            lambda t: -float(_loglik(ys, vs, ms, np.array([t]), reml)[0]),
-            bounds=(float(a), float(c)),
-            method="bounded",
-            options={"xatol": _REL_TOL * (c + float(vs.mean()))},
-        )
-        if -float(res.fun) >= best_ll:
-            best = float(res.x)
-    return best
-
-
-def _score_upper_bound(y: FloatArray, v: FloatArray, m: FloatArray, k: FloatArray) -> FloatArray:
-    """A tau² beyond which both the ML and the REML score are negative.
-
-    With ``Σw²r² <= Σ(y - ȳ)²/(v_min + t)²`` and ``tr P >= (k - 1)/(v_max + t)`` the REML score
-    (and a fortiori the ML score, whose second term is Σw >= tr P) is negative once
-    ``t > max(v_max, 2 Σ(y - ȳ)²/(k - 1))``; twice that is a safe bracket end.
-    """
-    ss = _sum_sq(y, m, k)
-    vmax = np.max(np.where(m > 0, v, 0.0), axis=-1)
-    bound: FloatArray = 2.0 * np.maximum(vmax, 2.0 * ss / np.maximum(k - 1.0, 1.0))
-    return bound
-
-
-def _score_step(
-    y: FloatArray, v: FloatArray, m: FloatArray, t: FloatArray, *, reml: bool
-) -> tuple[BoolArray, FloatArray, BoolArray]:
-    """Newton step on the ML or REML score.
-
-    The curvature is the observed information when positive, else the expected one.  A sign
-    change of the score from + to - is a local maximum of the likelihood.
-    """
-    score, info, observed = _score_parts(y, v, m, t, reml)
-    curv = np.where(observed > 0.0, observed, info)
-    return score > 0.0, t + score / curv, score == 0.0
-
-
-#: Points of the log-spaced score scan in ``(0, t_max]`` (ratio ~2.6 between neighbours over
-#: eight decades) used to find interior maxima when tau² = 0 is itself a local maximum.
-_SCAN = np.concatenate([np.zeros(1), np.logspace(-8.0, 0.0, 20)])
-#: Elements per temporary array in one vectorised pass (2 MB of doubles): small enough to stay
-#: in cache, which matters more than the Python overhead of looping over blocks.
-_BLOCK = 1 << 18
-
-
-def _scan_scores(
-    y: FloatArray, v: FloatArray, m: FloatArray, t_max: FloatArray, reml: bool
-) -> FloatArray:
-    """Scores at ``t_max x _SCAN`` (from 0) for every row, shape (n, len(_SCAN)), in blocks."""
-    n, kk = y.shape
-    g = _SCAN.size
-    out = np.empty((n, g))
-    rows_per = max(1, _BLOCK // (kk * g))
-    pts_per = g if kk * g <= _BLOCK else max(1, _BLOCK // kk)
-    for r0 in range(0, n, rows_per):
-        rs = slice(r0, r0 + rows_per)
-        y3, v3, m3 = y[rs, None, :], v[rs, None, :], m[rs, None, :]
-        for p0 in range(0, g, pts_per):
-            ps = slice(p0, p0 + pts_per)
-            t = t_max[rs, None] * _SCAN[None, ps]
-            out[rs, ps] = _score_parts(y3, v3, m3, t, reml)[0]
-    return out
-
-
 def in_blocks(
     fn: Callable[[FloatArray, FloatArray, FloatArray, FloatArray], Tau2Fit],
     y: FloatArray,
@@ -418,105 +302,3 @@ def in_blocks(
         for i in range(0, n, rows_per)
     ]
     return Tau2Fit(*(np.concatenate(a) for a in zip(*parts, strict=True)))
-
-
-def _best_of(
-    y: FloatArray, v: FloatArray, m: FloatArray, candidates: list[float], reml: bool
-) -> float:
-    """The candidate tau² with the largest (restricted) likelihood, for one analysis."""
-    t = np.asarray(candidates)
-    n = t.size
-    ll = _loglik(
-        np.repeat(y[None], n, 0), np.repeat(v[None], n, 0), np.repeat(m[None], n, 0), t, reml
-    )
-    return float(t[int(np.argmax(ll))])
-
-
-def tau2_ml(
-    y: FloatArray,
-    v: FloatArray,
-    m: FloatArray,
-    k: FloatArray,
-    *,
-    reml: bool,
-    max_iter: int = _MAX_ITER,
-) -> Tau2Fit:
-    """ML or REML estimate of tau² and its SE: the global maximiser on ``[0, t_max]``.
-
-    All maxima lie in ``[0, t_max]`` (:func:`_score_upper_bound`), and the likelihood can have
-    more than one (zero and an interior point, or two interior points: common with very unequal
-    variances).  A log-spaced scan of the score (:data:`_SCAN`) brackets every local maximum
-    (a sign change from + to -); :func:`_solve_bracketed` solves them all rows at once (Newton
-    with bisection safeguard, started at metafor's Hedges estimate when it lies in the bracket),
-    and where zero or a second bracket is also a candidate the largest likelihood wins (the
-    comparison metafor's ``ll0check`` makes).  An analysis whose iteration does not converge
-    within ``max_iter`` steps is solved again by a bounded 1-D maximisation
-    (:func:`_fallback_1d`) and marked in ``fallback``.
-
-    References
-    ----------
-    Viechtbauer W (2005). Bias and efficiency of meta-analytic variance estimators in the
-    random-effects model. J Educ Behav Stat 30:261-293 (eqs. 9-12).
-    """
-    n = y.shape[0]
-    scale = _mean_scale(v, m, k)
-    zero = np.zeros(n)
-    t_max = _score_upper_bound(y, v, m, k)
-    # brackets of local maxima: sign changes + -> - of the score on [0, t_max x _SCAN]
-    scores = _scan_scores(y, v, m, t_max, reml)
-    score0 = scores[:, 0]
-    up = scores > 0.0
-    grid = _SCAN
-    brackets = up[:, :-1] & ~up[:, 1:]
-    n_brackets = brackets.sum(axis=1)
-    j = np.argmax(brackets, axis=1)
-    lo, hi = t_max * grid[j], t_max * grid[j + 1]
-    # metafor's starting value, the Hedges estimate, if it lies in the bracket; else the middle
-    he = _he_point(y, v, m, k)
-    start = np.where((he > lo) & (he < hi), he, 0.5 * (lo + hi))
-    tau = zero.copy()
-    converged = np.ones(n, dtype=bool)
-    # score > 0 at 0 but no sign change cannot happen (the score is < 0 at t_max); if rounding
-    # makes it so, the analysis goes to the fallback
-    converged[(score0 > 0.0) & (n_brackets == 0)] = False
-    idx = np.flatnonzero(n_brackets > 0)
-    step = functools.partial(_score_step, reml=reml)
-    if idx.size:
-        rows = (y, v, m) if idx.size == n else (y[idx], v[idx], m[idx])
-        tau[idx], converged[idx] = _solve_bracketed(
-            step, rows, lo[idx], hi[idx], start[idx], scale[idx], max_iter
-        )
-    # where zero is also a local maximum, keep the larger of the two (metafor's ll0check)
-    both = np.flatnonzero((score0 <= 0.0) & (n_brackets > 0) & converged)
-    if both.size:
-        ll_hat = _loglik(y[both], v[both], m[both], tau[both], reml)
-        ll_0 = _loglik(y[both], v[both], m[both], zero[both], reml)
-        tau[both[ll_0 - ll_hat > 1e-12 * np.maximum(1.0, np.abs(ll_hat))]] = 0.0
-    # several interior maxima (rare): solve each further bracket and keep the best
-    for row in np.flatnonzero(n_brackets > 1):
-        cands = [float(tau[row])] + ([0.0] if score0[row] <= 0.0 else [])
-        one = (y[row : row + 1], v[row : row + 1], m[row : row + 1])
-        for jj in np.flatnonzero(brackets[row])[1:]:
-            a_, c_ = t_max[row] * grid[jj], t_max[row] * grid[jj + 1]
-            t_r, ok = _solve_bracketed(
-                step,
-                one,
-                np.array([a_]),
-                np.array([c_]),
-                np.array([0.5 * (a_ + c_)]),
-                scale[row : row + 1],
-                max_iter,
-            )
-            converged[row] &= bool(ok[0])
-            cands.append(float(t_r[0]))
-        tau[row] = _best_of(y[row], v[row], m[row], cands, reml)
-    suspect = ~converged
-    for i in np.flatnonzero(suspect):
-        tau[i] = _fallback_1d(y[i], v[i], m[i], float(k[i]), reml)
-    w = _weights(v, m, tau)
-    w2 = w * w
-    s1 = _wsum(w)
-    s2 = _wsum(w2)
-    info = _tr_pp(s1, s2, _dot(w2, w)) if reml else s2
-    se = np.sqrt(2.0 / info)
-    return Tau2Fit(tau, se, suspect)

@@ -30,7 +30,7 @@ from numpy.typing import ArrayLike, NDArray
 from scipy import special
 
 from fibrosim._checks import as_float_array, check_choice, check_level
-from fibrosim.meta import _tau2
+from fibrosim.meta import _tau2, _tau2_ml
 from fibrosim.meta._re_result import (
     Batched,
     FloatArray,
@@ -149,7 +149,7 @@ def _estimate_tau2(
     if method == "SJ":
         return _tau2.tau2_sj(y, v, m, k)
     if method in ("ML", "REML"):
-        fn = functools.partial(_tau2.tau2_ml, reml=method == "REML")
+        fn = functools.partial(_tau2_ml.tau2_ml, reml=method == "REML")
         return _tau2.in_blocks(fn, y, v, m, k)
     # PM, EB and SJIT share the fixed point Q_gen(tau²) = k - 1 (see _tau2.tau2_pm).
     return _tau2.in_blocks(_tau2.tau2_pm, y, v, m, k)
