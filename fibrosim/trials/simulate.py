@@ -319,7 +319,7 @@ def contrast_tests(
 def decide(
     est: FloatArray,
     se: FloatArray,
-    df: FloatArray,
+    df: FloatArray | float,
     *,
     alpha: float,
     sided: int,
@@ -330,17 +330,27 @@ def decide(
     """Rejections (B, m) of the contrast tests after the multiplicity procedure.
 
     Two-sided tests reject in either direction; one-sided tests in the benefit direction.
-    A test whose statistic is undefined (zero or missing SE) does not reject.
+    A test whose statistic is undefined (zero or missing SE) does not reject.  A scalar ``df``
+    (fixed group sizes) means one critical value per design.
     """
     m = est.shape[1]
     with np.errstate(divide="ignore", invalid="ignore"):
-        t = benefit_sign * est / se
-    stat = np.abs(t) if sided == 2 else t
+        t = est / se
+    if sided == 2:
+        stat = np.abs(t, out=t)
+    else:
+        stat = (
+            np.multiply(t, benefit_sign, out=t) if np.ndim(benefit_sign) == 0 else t * benefit_sign
+        )
     if m == 1 or multiplicity in ("none", "bonferroni"):
         level = alpha / (m if multiplicity == "bonferroni" else 1) / sided
-        crit = _critical(1.0 - level, df, df_min)
+        if np.ndim(df) == 0:
+            crit: Any = _scalar_critical(1.0 - level, float(df))
+        else:
+            crit = _critical(1.0 - level, np.asarray(df), df_min)
         with np.errstate(invalid="ignore"):
             return np.asarray(stat > crit)
+    df = np.broadcast_to(np.asarray(df, dtype=np.float64), stat.shape)
     # step-wise procedures need p-values (one stdtr per statistic)
     with np.errstate(invalid="ignore"):
         tail = np.where(
@@ -348,6 +358,11 @@ def decide(
         )
     p = np.where(np.isnan(stat), 1.0, sided * tail)
     return step_procedure(p, alpha, multiplicity)
+
+
+@lru_cache(maxsize=256)
+def _scalar_critical(q: float, df: float) -> float:
+    return float(special.ndtri(q)) if math.isinf(df) else float(special.stdtrit(df, q))
 
 
 def _critical(q: float, df: FloatArray, df_min: float) -> FloatArray:
@@ -407,7 +422,7 @@ def _chi2(rng: np.random.Generator, df: Any, size: Any = None) -> FloatArray:
 
 def _single_contrast(
     plan: GroupsPlan, size: int, rng: np.random.Generator, effect: FloatArray | None
-) -> tuple[FloatArray, FloatArray, FloatArray]:
+) -> tuple[FloatArray, FloatArray, float]:
     """Fast path for one contrast with fixed group sizes: draw the contrast's pieces directly.
 
     z / Student: ``c'ybar ~ N(c'mu, sd^2 v)`` with ``v = sum(c^2 / n)`` and, for Student, a
@@ -447,7 +462,7 @@ def _single_contrast(
             dfe = math.inf
         else:
             se = np.sqrt(_chi2(rng, dfe, size) * (sd * sd * v / dfe))
-    return est[:, None], se[:, None], np.full((size, 1), dfe)
+    return est[:, None], se[:, None], dfe
 
 
 def _groups_sufficient(
@@ -459,9 +474,9 @@ def _groups_sufficient(
     sign = 1.0 if analysis == "responder" else (-1.0 if d.lower_is_better else 1.0)
     multiplicity = getattr(d, "multiplicity", "none")
     if analysis != "responder" and c.shape[0] == 1 and d.dropout == 0:
-        est, se, df = _single_contrast(plan, size, rng, effect)
-        rejected = decide(est, se, df, alpha=d.alpha, sided=d.sided, benefit_sign=sign)
-        return rejected, est
+        est1, se1, df1 = _single_contrast(plan, size, rng, effect)
+        rejected = decide(est1, se1, df1, alpha=d.alpha, sided=d.sided, benefit_sign=sign)
+        return rejected, est1
     mu = np.broadcast_to(np.asarray(plan.means), (size, k)).copy()
     if effect is not None:
         mu[:, plan.prior_group] = effect
