@@ -68,7 +68,7 @@ class RandomEffectsResult:
         ``100 (Q - (k-1))/Q`` truncated at 0.
     h2 : H², ``(tau² + s²)/s²`` (``Q/(k-1)`` for FE/EE).
     q, q_pvalue : Cochran's Q (inverse-variance weights) and its chi² (k-1) p-value.
-    k : number of studies.
+    k : number of studies (int64 array of the batch shape).
     df : t degrees of freedom (k - 1) for "knha"; ``inf`` for the z test.
     method, test, level : the options used ("EE" is reported as "FE").
     yi, vi : the input (NaN-padded), kept for :meth:`tau2_ci`.
@@ -88,7 +88,7 @@ class RandomEffectsResult:
     h2: Batched
     q: Batched
     q_pvalue: Batched
-    k: Batched
+    k: NDArray[np.int64]
     df: Batched
     method: str
     test: str

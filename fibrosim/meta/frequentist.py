@@ -385,7 +385,7 @@ def random_effects(
         h2=out(h2),
         q=out(q),
         q_pvalue=out(q_p),
-        k=out(k),
+        k=k.astype(np.int64).reshape(shape),
         df=out(df),
         method=method,
         test=test,
