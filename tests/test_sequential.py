@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -170,7 +171,7 @@ def test_crossing_against_monte_carlo() -> None:
     ("kind", "kwargs", "fraction"),
     [
         ("ld-obf", {}, lambda t: 2 * stats.norm.sf(stats.norm.isf(0.0125) / np.sqrt(t)) / 0.025),
-        ("ld-pocock", {}, lambda t: np.log(1 + (np.e - 1) * t)),
+        ("ld-pocock", {}, lambda t: np.log(1 + (math.e - 1) * t)),
         ("hsd", {"gamma": -4.0}, lambda t: (1 - np.exp(4 * t)) / (1 - np.exp(4))),
         ("hsd", {"gamma": 0.0}, lambda t: t),
         ("power", {"rho": 3.0}, lambda t: t**3),

@@ -13,6 +13,7 @@ mean of ``Z_k`` is ``drift * sqrt(t_k)`` with information fractions ``t_k = I_k 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -60,7 +61,7 @@ def _spending_fraction(kind: str, t: FloatArray, level: float, param: float) -> 
         z = stats.norm.isf(level / 2.0)
         frac = 2.0 * stats.norm.sf(z / np.sqrt(t)) / level
     elif kind == "ld-pocock":
-        frac = np.log1p((np.e - 1.0) * t)
+        frac = np.log1p((math.e - 1.0) * t)
     elif kind == "hsd":
         frac = t if param == 0 else -np.expm1(-param * t) / -np.expm1(-param)
     elif kind == "power":
