@@ -270,11 +270,18 @@ class HalfT(TauPrior):
         return np.asarray(np.log(2.0) + stats.t.logpdf(tau, self.df, scale=self.scale))
 
     def _cdf_pos(self, tau: FloatArray) -> FloatArray:
-        # 2F(t) - 1 = 1 - 2 sf(t); the survival form keeps the upper tail accurate
-        return np.asarray(1.0 - 2.0 * stats.t.sf(tau, self.df, scale=self.scale))
+        # P(|T| <= z) = I_x(1/2, df/2) with x = z²/(df + z²): no cancellation for small τ
+        z2 = (tau / self.scale) ** 2
+        return np.asarray(special.betainc(0.5, self.df / 2, z2 / (self.df + z2)))
 
     def _quantile(self, q: FloatArray) -> FloatArray:
-        return np.asarray(stats.t.isf((1.0 - q) / 2.0, self.df, scale=self.scale))
+        # invert on the smaller side so both tails keep their relative accuracy
+        with np.errstate(divide="ignore", invalid="ignore"):
+            x = special.betaincinv(0.5, self.df / 2, q)  # z²/(df + z²)
+            y = special.betaincinv(self.df / 2, 0.5, 1.0 - q)  # df/(df + z²)
+            low = np.sqrt(self.df * x / (1.0 - x))
+            high = np.sqrt(self.df * (1.0 - y) / y)
+        return np.asarray(self.scale * np.where(q < 0.5, low, high))
 
     def __repr__(self) -> str:
         return f"HalfT(df={self.df:g}, scale={self.scale:g})"
@@ -726,11 +733,18 @@ def studies_dir() -> Path:
     )
 
 
-@lru_cache(maxsize=8)
 def _read_table(
     path: Path, columns: tuple[str, ...], numeric: tuple[str, ...]
 ) -> tuple[dict[str, str | float], ...]:
     """Read a small CSV table, checking its header and numeric columns (cached per file)."""
+    stat = path.stat()
+    return _read_table_cached(path, stat.st_mtime_ns, stat.st_size, columns, numeric)
+
+
+@lru_cache(maxsize=8)
+def _read_table_cached(
+    path: Path, _mtime: int, _size: int, columns: tuple[str, ...], numeric: tuple[str, ...]
+) -> tuple[dict[str, str | float], ...]:
     with path.open(encoding="utf-8", newline="") as fh:
         reader = csv.DictReader(fh)
         header = tuple(reader.fieldnames or ())
