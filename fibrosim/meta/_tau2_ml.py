@@ -26,6 +26,7 @@ from fibrosim.meta._tau2 import (
     _he_point,
     _mean_scale,
     _solve_bracketed,
+    _solve_single,
     _sum_sq,
     _tr_pp,
     _weights,
@@ -40,8 +41,8 @@ def _loglik(
     w = _weights(v, m, tau2)
     s1 = _wsum(w)
     mu = _dot(w, y) / s1
-    r = y - mu[:, None]
-    ll = -0.5 * _dot(m, np.log(v + tau2[:, None])) - 0.5 * _dot(w * r, r)
+    r = y - mu[..., None]
+    ll = -0.5 * _dot(m, np.log(v + tau2[..., None])) - 0.5 * _dot(w * r, r)
     if reml:
         ll = ll - 0.5 * np.log(s1)
     return ll
@@ -151,12 +152,58 @@ def _best_of(
     y: FloatArray, v: FloatArray, m: FloatArray, candidates: list[float], reml: bool
 ) -> float:
     """The candidate tau² with the largest (restricted) likelihood, for one analysis."""
-    t = np.asarray(candidates)
-    n = t.size
-    ll = _loglik(
-        np.repeat(y[None], n, 0), np.repeat(v[None], n, 0), np.repeat(m[None], n, 0), t, reml
-    )
+    t = np.asarray(candidates, dtype=np.float64)
+    ll = _loglik(y, v, m, t, reml)  # 1-D rows broadcast against the candidates
     return float(t[int(np.argmax(ll))])
+
+
+def _ml_single(
+    y: FloatArray, v: FloatArray, m: FloatArray, k: float, reml: bool, max_iter: int
+) -> tuple[float, bool]:
+    """:func:`tau2_ml` for one analysis (1-D rows): the same steps, scalar bookkeeping.
+
+    Per-call overhead dominates one small meta-analysis, so the bracketing logic runs on Python
+    floats; the numerical kernels (score scan, Newton steps, likelihoods) are shared with the
+    vectorised path, and tests check that both give the same estimates.
+    """
+    scale = float(_dot(v, m)) / k
+    r = y - float(_dot(m, y)) / k
+    ss = float(_dot(m * r, r))
+    vmax = float(np.max(np.where(m > 0, v, 0.0)))
+    t_max = 2.0 * max(vmax, 2.0 * ss / max(k - 1.0, 1.0))
+    grid = t_max * _SCAN
+    up = (_score_parts(y, v, m, grid, reml)[0] > 0.0).tolist()
+    brackets = [i for i in range(len(up) - 1) if up[i] and not up[i + 1]]
+    if not brackets:
+        # zero is the only maximum; a positive score at 0 without a sign change cannot happen
+        # (the score is < 0 at t_max) unless rounding interferes: then report non-convergence
+        return 0.0, not up[0]
+    he = max((ss - float(_dot(m, v)) * (1.0 - 1.0 / k)) / (k - 1.0), 0.0)
+    step = functools.partial(_score_step, reml=reml)
+    cands: list[float] = [0.0] if not up[0] else []
+    converged = True
+    for i, j in enumerate(brackets):
+        lo, hi = float(grid[j]), float(grid[j + 1])
+        start = he if (i == 0 and lo < he < hi) else 0.5 * (lo + hi)
+        t, ok = _solve_single(
+            step,
+            (y, v, m),
+            np.array([lo]),
+            np.array([hi]),
+            np.array([start]),
+            np.array([scale]),
+            max_iter,
+        )
+        converged &= bool(ok[0])
+        cands.append(float(t[0]))
+    if len(cands) == 1:
+        return cands[0], converged
+    if len(cands) == 2 and cands[0] == 0.0:
+        # zero against one interior maximum, with the vectorised path's tolerance
+        ll_hat, ll_0 = _loglik(y, v, m, np.array([cands[1], 0.0]), reml)
+        zero_wins = ll_0 - ll_hat > 1e-12 * max(1.0, abs(float(ll_hat)))
+        return (0.0 if zero_wins else cands[1]), converged
+    return _best_of(y, v, m, cands, reml), converged
 
 
 def tau2_ml(
@@ -186,6 +233,13 @@ def tau2_ml(
     random-effects model. J Educ Behav Stat 30:261-293 (eqs. 9-12).
     """
     n = y.shape[0]
+    if n == 1:
+        t1, ok1 = _ml_single(y[0], v[0], m[0], float(k[0]), reml, max_iter)
+        tau = np.array([t1])
+        suspect = np.array([not ok1])
+        if not ok1:
+            tau[0] = _fallback_1d(y[0], v[0], m[0], float(k[0]), reml)
+        return Tau2Fit(tau, _se_ml(v, m, tau, reml), suspect)
     scale = _mean_scale(v, m, k)
     zero = np.zeros(n)
     t_max = _score_upper_bound(y, v, m, k)
@@ -240,10 +294,15 @@ def tau2_ml(
     suspect = ~converged
     for i in np.flatnonzero(suspect):
         tau[i] = _fallback_1d(y[i], v[i], m[i], float(k[i]), reml)
+    return Tau2Fit(tau, _se_ml(v, m, tau, reml), suspect)
+
+
+def _se_ml(v: FloatArray, m: FloatArray, tau: FloatArray, reml: bool) -> FloatArray:
+    """SE of the ML/REML tau² as metafor: ``sqrt(2/Σw²)`` (ML) or ``sqrt(2/tr PP)`` (REML)."""
     w = _weights(v, m, tau)
     w2 = w * w
     s1 = _wsum(w)
     s2 = _wsum(w2)
     info = _tr_pp(s1, s2, _dot(w2, w)) if reml else s2
-    se = np.sqrt(2.0 / info)
-    return Tau2Fit(tau, se, suspect)
+    se: FloatArray = np.sqrt(2.0 / info)
+    return se

@@ -157,6 +157,8 @@ def _estimate_tau2(
 
 def _t_quantile(p: float, df: FloatArray) -> FloatArray:
     """Upper quantile ``t_{df}(p)`` evaluated once per distinct df (few in practice)."""
+    if df.size <= 16:
+        return np.asarray(special.stdtrit(df, p), dtype=np.float64)
     uniq, inv = np.unique(df, return_inverse=True)
     return np.asarray(special.stdtrit(uniq, p), dtype=np.float64)[inv.reshape(df.shape)]
 
