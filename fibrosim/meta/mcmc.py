@@ -136,19 +136,7 @@ def normal_model(
     posterior exactly.  Variables: ``mu``, ``tau``, ``z`` (standardised study effects),
     ``theta`` (study effects) and ``theta_new`` (a new study's true effect).
     """
-    pm = _pymc()
-    y, v, names = _study_data(yi, vi, studies)
-    with pm.Model(coords={"study": names}) as model:
-        mu = _mu_rv(mu_prior, "mu", pm)
-        tau = _tau_rv(tau_prior, "tau", pm)
-        z = pm.Normal("z", 0.0, 1.0, dims="study")
-        theta = pm.Deterministic("theta", mu + tau * z, dims="study")
-        # a new study's true effect, non-centred like the others (a centred N(μ, τ) node
-        # would reintroduce the funnel)
-        z_new = pm.Normal("z_new", 0.0, 1.0)
-        pm.Deterministic("theta_new", mu + tau * z_new)
-        pm.Normal("y", mu=theta, sigma=np.sqrt(v), observed=y, dims="study")
-    return model
+    return _hierarchical_model(yi, vi, tau_prior, mu_prior, studies, nu=np.inf)
 
 
 def robust_model(
@@ -175,18 +163,37 @@ def robust_model(
     studies : sequence of str, optional
         Study labels (the ``study`` coordinate).
     """
+    if nu is not None:
+        check_positive("nu", nu)
+    return _hierarchical_model(yi, vi, tau_prior, mu_prior, studies, nu=nu)
+
+
+def _hierarchical_model(
+    yi: ArrayLike,
+    vi: ArrayLike,
+    tau_prior: Any,
+    mu_prior: Any,
+    studies: Sequence[str] | None,
+    *,
+    nu: float | None,
+) -> Any:
+    """θ_i = μ + τ·z_i; z normal (``nu=inf``), t(``nu``), or t with ν ~ Gamma(2, 0.1) (None)."""
     pm = _pymc()
     y, v, names = _study_data(yi, vi, studies)
     with pm.Model(coords={"study": names}) as model:
         mu = _mu_rv(mu_prior, "mu", pm)
         tau = _tau_rv(tau_prior, "tau", pm)
-        if nu is None:
-            df = pm.Gamma("nu", alpha=2.0, beta=0.1)
+        if nu is not None and np.isinf(nu):
+            z = pm.Normal("z", 0.0, 1.0, dims="study")
+            z_new = pm.Normal("z_new", 0.0, 1.0)
         else:
-            df = float(check_positive("nu", nu))
-        z = pm.StudentT("z", nu=df, mu=0.0, sigma=1.0, dims="study")
+            # one ν shared by the study effects and the new study
+            df = pm.Gamma("nu", alpha=2.0, beta=0.1) if nu is None else float(nu)
+            z = pm.StudentT("z", nu=df, mu=0.0, sigma=1.0, dims="study")
+            z_new = pm.StudentT("z_new", nu=df, mu=0.0, sigma=1.0)
         theta = pm.Deterministic("theta", mu + tau * z, dims="study")
-        z_new = pm.StudentT("z_new", nu=df, mu=0.0, sigma=1.0)
+        # a new study's true effect, non-centred like the others (a centred N(μ, τ) node
+        # would reintroduce the funnel)
         pm.Deterministic("theta_new", mu + tau * z_new)
         pm.Normal("y", mu=theta, sigma=np.sqrt(v), observed=y, dims="study")
     return model

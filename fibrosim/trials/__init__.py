@@ -2,22 +2,64 @@
 
 from fibrosim._lazy import lazy_exports
 
-__getattr__, __all__ = lazy_exports(
-    __name__,
+_BY_MODULE = {
+    "analytic": (
+        "power_ttest",
+        "sample_size_ttest",
+        "power_ztest",
+        "sample_size_ztest",
+        "solve_ttest",
+        "power_paired",
+        "sample_size_paired",
+        "paired_sd_diff",
+    ),
+    "endpoints": (
+        "power_crossover",
+        "sample_size_crossover",
+        "crossover_sd_within",
+        "power_ancova",
+        "sample_size_ancova",
+        "power_two_proportions",
+        "sample_size_two_proportions",
+        "responder_probability",
+        "dichotomisation_loss",
+        "inflate_for_dropout",
+    ),
+    "multiplicity": (
+        "power_coprimary",
+        "power_multiple_primary",
+        "power_multiarm",
+        "dunnett_critical",
+    ),
+    "sequential": ("gs_bounds", "GSDesign", "gs_crossing", "conditional_power", "predictive_power"),
+    "assurance": ("assurance", "assurance_mixture", "assurance_gs"),
+    "grid_power": ("power_grid",),
+    "designs": (
+        "ParallelDesign",
+        "MultiArmDesign",
+        "FactorialDesign",
+        "CrossoverDesign",
+        "GroupSequentialDesign",
+    ),
+    "cohorts": ("CohortModel",),
+    "simulate": ("simulate", "simulate_assurance", "SimulationResult"),
+}
+
+_NAMES = {name: module for module, names in _BY_MODULE.items() for name in names}
+# submodules by their own names; `assurance` and `simulate` name the functions, not the modules
+_NAMES.update(
     {
-        # analytic.py
-        "power_ttest": "analytic",
-        "sample_size_ttest": "analytic",
-        # sequential.py
-        "gs_bounds": "sequential",
-        # assurance.py
-        "assurance": "assurance",
-        # simulate.py
-        "simulate": "simulate",
-        # submodules
-        "analytic": "analytic",
-        "sequential": "sequential",
-        "cohorts": "cohorts",
-        "designs": "designs",
-    },
+        m: m
+        for m in (
+            "analytic",
+            "endpoints",
+            "multiplicity",
+            "sequential",
+            "grid_power",
+            "designs",
+            "cohorts",
+        )
+    }
 )
+
+__getattr__, __all__ = lazy_exports(__name__, _NAMES)
