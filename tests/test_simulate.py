@@ -747,3 +747,34 @@ def test_peak_memory_is_flat_in_n_sims() -> None:
     small, large = peak(100_000), peak(1_000_000)
     # one block lives at a time; only the per-block sums (a few floats each) grow with n_sims
     assert large < 1.2 * small, (small, large)
+
+
+def test_public_contract_fs_trials_simulate_is_callable() -> None:
+    import fibrosim as fs
+
+    design = ParallelDesign(20, -0.5, 1.0)
+    assert fs.trials.simulate(design, 1000, rng=3).power == simulate(design, 1000, rng=3).power
+    assert fs.trials.simulate.simulate is simulate
+
+
+@pytest.mark.parametrize("slope", [0.0, 1.0, -2.5, 5.0])
+def test_dropout_intercept_keeps_the_average_rate(slope: float) -> None:
+    from fibrosim.trials.patient_level import dropout_intercept
+
+    a = dropout_intercept(0.25, slope)
+    rate = integrate.quad(
+        lambda z: stats.norm.pdf(z) * special.expit(a + slope * z), -np.inf, np.inf
+    )
+    assert rate[0] == pytest.approx(0.25, abs=1e-10)
+
+
+def test_mar_dropout_with_baseline_adjusted_complete_case_keeps_type1_error() -> None:
+    # dropout driven by the (observed, adjusted-for) baseline leaves complete-case ANCOVA valid
+    cohort = default_cohort().continuous()
+    design = cohort.parallel(
+        30, 0.0, analysis="ancova", dropout=0.3, dropout_mechanism="MAR", dropout_slope=1.5
+    )
+    n = 20_000
+    res = simulate(design, n, rng=121)
+    assert res.engine == "patient"
+    within(res.power, 0.05, n)

@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy import optimize, special
+from scipy import integrate, optimize, special
 
 from fibrosim.trials.simulate import contrast_tests, decide, endpoint_tests
 
@@ -50,17 +50,21 @@ BoolArray = NDArray[np.bool_]
 def dropout_intercept(rate: float, slope: float) -> float:
     """Intercept ``a`` with ``E[expit(a + slope Z)] = rate`` for ``Z ~ N(0, 1)``.
 
-    Gauss-Hermite quadrature (80 nodes) and Brent's method; ``slope = 0`` gives ``logit(rate)``.
+    Adaptive quadrature (the logistic's complex poles make Gauss-Hermite slow for steep
+    slopes) inside Brent's method; ``slope = 0`` gives ``logit(rate)``.
     """
     if slope == 0.0:
         return float(special.logit(rate))
-    z, w = np.polynomial.hermite_e.hermegauss(80)
-    w = w / w.sum()
-    return float(
-        optimize.brentq(
-            lambda a: float(np.sum(w * special.expit(a + slope * z))) - rate, -60, 60, xtol=1e-13
-        )
-    )
+
+    def mean_rate(a: float) -> float:
+        def f(z: float) -> float:
+            return float(
+                np.exp(-0.5 * z * z) / math.sqrt(2 * math.pi) * special.expit(a + slope * z)
+            )
+
+        return float(integrate.quad(f, -np.inf, np.inf, epsabs=1e-14, epsrel=1e-12)[0])
+
+    return float(optimize.brentq(lambda a: mean_rate(a) - rate, -60, 60, xtol=1e-13))
 
 
 def _observe(v: FloatArray, step: float | None, lo: float | None, hi: float | None) -> FloatArray:

@@ -26,6 +26,8 @@ O'Hagan A, Stevens JW, Campbell MJ. Assurance in clinical trial design. Pharm St
 from __future__ import annotations
 
 import math
+import sys
+import types
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -1054,3 +1056,18 @@ def simulate_assurance(
     the sign of ``m`` turned towards benefit.
     """
     return simulate(design, n_sims, rng=rng, engine=engine, effect_prior=prior)
+
+
+class _CallableModule(types.ModuleType):
+    """The simulate module, callable as :func:`simulate`.
+
+    The public contract is ``fs.trials.simulate(design, n_sims, rng=)``, but ``fibrosim.trials``
+    also has this submodule named ``simulate``, and importing a submodule binds its name on the
+    package.  Making the module callable lets both spellings work.
+    """
+
+    def __call__(self, design: Any, n_sims: int, **kwargs: Any) -> SimulationResult:
+        return simulate(design, n_sims, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallableModule
