@@ -212,6 +212,16 @@ def test_engines_agree_for_responders_and_mcar_complete_case() -> None:
         MultiArmDesign(
             20, (-0.8, -0.4), 1.0, analysis="student", multiplicity="hochberg", dropout=0.1
         ),
+        FactorialDesign(
+            15,
+            -0.6,
+            -0.3,
+            1.0,
+            interaction=0.3,
+            baseline_corr=0.5,
+            analysis="ancova",
+            multiplicity="holm",
+        ),
     ):
         a = simulate(design, n, rng=23, engine="sufficient")
         b = simulate(design, n, rng=24, engine="patient")

@@ -57,10 +57,10 @@ Sampler = Callable[[int, np.random.Generator], FloatArray]
 
 #: Replicates per block of the sufficient-statistic engine (a constant: chunking groups blocks).
 SUFFICIENT_BLOCK = 1 << 15
-#: Memory for one block of the patient-level engine; the block size is derived from the design.
+#: Memory budget of one block of the patient-level engine; the block size (replicates) is
+#: derived from the design so that its arrays stay within it.  A task holds one block at a time,
+#: so peak memory is flat in ``n_sims`` and far below 2 GB per worker.
 PATIENT_BLOCK_BYTES = 64 * 1024**2
-#: Peak-memory budget of one simulation task.
-MEMORY_BUDGET_BYTES = 2 * 1024**3
 ENGINES = ("auto", "sufficient", "patient")
 
 
@@ -793,7 +793,11 @@ def run_blocks(
 
 
 def chunk_blocks(n_blocks: int, block: int, chunk_size: int | None) -> list[tuple[int, int]]:
-    """(first block, number of blocks) per chunk; ``chunk_size`` rounds up to whole blocks."""
+    """(first block, number of blocks) per chunk; ``chunk_size`` rounds up to whole blocks.
+
+    A chunk is one task (one Dask future); its blocks run one after another, so memory depends on
+    the block, not on the chunk.  By default a cell is cut into at most 64 tasks.
+    """
     per = max(1, math.ceil(chunk_size / block)) if chunk_size else max(1, math.ceil(n_blocks / 64))
     return [(b, min(per, n_blocks - b)) for b in range(0, n_blocks, per)]
 
