@@ -91,6 +91,7 @@ def test_reference_grid_is_complete() -> None:
         has_ci = f["k"] > 1 and f["method"] != "EE"
         assert ("tau2_ci" in f) == has_ci
     assert REF["metafor_version"] == "3.8.1"
+    assert {f["level"] for f in REF["level_fits"]} == {0.9, 0.8, 0.99}
 
 
 @pytest.mark.validation
@@ -128,6 +129,17 @@ def test_matches_metafor(f: dict[str, Any]) -> None:
             )
         low, high = r.tau2_ci()
         assert (float(low), float(high)) == (float(h["tau2"][0]), float(h["tau2"][1]))
+
+
+@pytest.mark.validation
+@pytest.mark.parametrize("f", REF["level_fits"], ids=lambda f: f"{f['method']}-{f['level']}")
+def test_other_levels_match_metafor(f: dict[str, Any]) -> None:
+    r = random_effects(BCG["yi"], BCG["vi"], method=f["method"], test=f["test"], level=f["level"])
+    for name in ("ci_low", "ci_high", "pi_low", "pi_high"):
+        np.testing.assert_allclose(float(getattr(r, name)), f[name], rtol=RTOL, err_msg=name)
+    np.testing.assert_allclose(
+        np.array(r.tau2_ci(level=f["level"]), dtype=float), f["tau2_ci"], rtol=RTOL
+    )
 
 
 # ---------------------------------------------------------------------------------------------

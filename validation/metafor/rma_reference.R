@@ -105,6 +105,26 @@ for (dname in names(datasets)) {
   }
 }
 
+# other confidence levels (level= in rma and confint), BCG log RR
+level_fits <- list()
+for (spec in list(list(method = "REML", test = "knha", level = 90),
+                  list(method = "DL", test = "z", level = 80),
+                  list(method = "PM", test = "z", level = 99))) {
+  d <- datasets$bcg_logrr
+  res <- rma(d$yi, d$vi, method = spec$method, test = spec$test, level = spec$level,
+             control = fit_control)
+  pred <- predict(res)
+  ci <- confint(res, control = ci_control)$random
+  level_fits[[length(level_fits) + 1]] <- list(
+    dataset = "bcg_logrr", method = spec$method, test = spec$test, level = spec$level / 100,
+    call = sprintf(
+      'rma(yi, vi, method="%s", test="%s", level=%d, control=list(tol=1e-12, threshold=1e-12, maxiter=10000)); confint(fit, control=list(tau2.max=1e4, tol=1e-12, maxiter=10000))',
+      spec$method, spec$test, spec$level),
+    ci_low = num(res$ci.lb), ci_high = num(res$ci.ub),
+    pi_low = num(pred$pi.lb), pi_high = num(pred$pi.ub),
+    tau2_ci = as.numeric(ci["tau^2", c("ci.lb", "ci.ub")]))
+}
+
 out <- list(
   description = paste(
     "metafor rma() intercept-only random-effects fits (all tau^2 estimators x tests z and knha)",
@@ -119,7 +139,8 @@ out <- list(
   methods = methods,
   tests = tests,
   datasets = lapply(datasets, function(d) list(yi = d$yi, vi = d$vi, source = d$source)),
-  fits = fits
+  fits = fits,
+  level_fits = level_fits
 )
 
 write_json(out, "tests/data/rma_reference.json", digits = NA, auto_unbox = TRUE, pretty = TRUE,
