@@ -74,7 +74,9 @@ def welch_power_equal_n(delta: float, sd: float, n: int, alpha: float) -> float:
     return float(integrate.quad(integrand, 0, np.inf, limit=200, epsabs=1e-11)[0])
 
 
-def ancova_power_exact(delta: float, sd: float, rho: float, n: int, alpha: float) -> float:
+def ancova_power_exact(
+    delta: float, sd: float, rho: float, n: int, alpha: float, sided: int = 2
+) -> float:
     """Exact two-sided ANCOVA power (Shieh 2020): average over F = (c'xbar)^2/v / (Sxx/(N-2)).
 
     Given the baselines the t statistic is noncentral t with df N - 3 and noncentrality
@@ -84,11 +86,11 @@ def ancova_power_exact(delta: float, sd: float, rho: float, n: int, alpha: float
     v = 2 / n
     sd_e = sd * math.sqrt(1 - rho * rho)
     df = big_n - 3
-    c = stats.t.ppf(1 - alpha / 2, df)
+    c = stats.t.ppf(1 - alpha / sided, df)
 
     def integrand(f: float) -> float:
         ncp = delta / (sd_e * math.sqrt(v * (1 + f / (big_n - 2))))
-        p = stats.nct.sf(c, df, ncp) + stats.nct.cdf(-c, df, ncp)
+        p = stats.nct.sf(c, df, ncp) + (stats.nct.sf(c, df, -ncp) if sided == 2 else 0.0)
         return float(p * stats.f.pdf(f, 1, big_n - 2))
 
     return float(integrate.quad(integrand, 0, np.inf, limit=200, epsabs=1e-11)[0])
@@ -394,6 +396,15 @@ def test_group_sequential_accepts_gs_bounds_object() -> None:
     assert design.timing == pytest.approx((1 / 3, 2 / 3, 1.0))
     res = simulate(design, N_SIMS, rng=63)
     within(res.power, gs_crossing(list(design.bounds), 0.3 / math.sqrt(2 / 150)), N_SIMS)
+
+
+def test_group_sequential_ancova_final_look_equals_fixed_ancova() -> None:
+    # no stopping at the interim looks: the final look is the fixed one-sided ANCOVA, whose
+    # statistic is rebuilt here from three stages of sufficient statistics
+    base = ParallelDesign(30, -0.6, 1.0, baseline_corr=0.5, analysis="ancova")
+    bounds = [np.inf, np.inf, float(stats.norm.ppf(0.975))]
+    res = simulate(GroupSequentialDesign(base, bounds), N_SIMS, rng=64)
+    within(res.power, ancova_power_exact(0.6, 1.0, 0.5, 30, 0.025, sided=1), N_SIMS)
 
 
 def test_group_sequential_t_statistics_keep_type1_error() -> None:
