@@ -124,8 +124,9 @@ def _score_step(
     return score > 0.0, t + score / curv, score == 0.0
 
 
-#: Points of the log-spaced score scan in ``(0, t_max]`` (ratio ~2.6 between neighbours over
-#: eight decades) used to find interior maxima when tau² = 0 is itself a local maximum.
+#: Fractions of ``t_max`` where the score is evaluated to bracket every local maximum: 0 and 20
+#: log-spaced points over eight decades up to ``t_max`` (ratio ~2.6 between neighbours).  A
+#: maximum narrower than one such step could be missed; none has been seen in random searches.
 _SCAN = np.concatenate([np.zeros(1), np.logspace(-8.0, 0.0, 20)])
 
 
