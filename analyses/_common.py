@@ -21,6 +21,7 @@ import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure as MplFigure
 from matplotlib.ticker import FormatStrFormatter
+from numpy.typing import ArrayLike
 
 import fibrosim as fs
 from fibrosim.meta.priors import HalfCauchy, HalfNormal, LogNormalTau2, LogTTau2, TauPrior
@@ -234,8 +235,8 @@ def rescale_tau_prior(prior: TauPrior, factor: float, label: str = "") -> TauPri
 
 
 def prior_sensitivity(
-    yi: Sequence[float] | np.ndarray,
-    vi: Sequence[float] | np.ndarray,
+    yi: ArrayLike,
+    vi: ArrayLike,
     priors: Mapping[str, TauPrior],
     *,
     digits: int = 2,
@@ -269,9 +270,20 @@ def prior_sensitivity(
                 "P(theta_new < 0)": float(post.prob("predictive", 0.0, "less")),
                 "_mu_low": mu_lo,
                 "_mu_high": mu_hi,
+                "_new_low": new_lo,
+                "_new_high": new_hi,
             }
         )
     return pd.DataFrame(rows), notes
+
+
+def prob_text(p: float) -> str:
+    """A probability for text: 4 decimals, or '> 0.9999' / '< 0.0001' at the extremes."""
+    if p > 0.9999:
+        return "> 0.9999"
+    if p < 0.0001:
+        return "< 0.0001"
+    return f"{p:.4f}"
 
 
 def public(table: pd.DataFrame) -> pd.DataFrame:

@@ -32,7 +32,8 @@ import pandas as pd
 from scipy import stats
 
 import fibrosim as fs
-from fibrosim.report import Figure, Paragraph, Section, Table, Verdict
+from fibrosim.meta.frequentist import RandomEffectsResult
+from fibrosim.report import Block, Figure, Paragraph, Section, Table, Verdict
 from fibrosim.trials.cohorts import load_cohort_defaults
 
 if str(Path(__file__).resolve().parent) not in sys.path:
@@ -57,9 +58,9 @@ def _sham_controlled(trials: pd.DataFrame) -> pd.Series:
     return trials["control"].str.contains("sham|placebo", case=False, regex=True)
 
 
-def _pooled_pain_part(pooled: pd.DataFrame, out_dir: Path) -> tuple[list, pd.DataFrame]:
+def _pooled_pain_part(pooled: pd.DataFrame, out_dir: Path) -> tuple[list[Block], pd.DataFrame]:
     table = common.pooled_table(pooled)
-    blocks: list = [
+    blocks: list[Block] = [
         Table(
             table,
             "Published pooled results vs sham (neuromodulation_pooled). 'as printed' keeps each "
@@ -152,7 +153,9 @@ def _trial_table(trials: pd.DataFrame, pooled_mask: pd.Series) -> pd.DataFrame:
     ).reset_index(drop=True)
 
 
-def _trials_forest(trials: pd.DataFrame, pain: pd.DataFrame, fit: object, out_dir: Path) -> str:
+def _trials_forest(
+    trials: pd.DataFrame, pain: pd.DataFrame, fit: RandomEffectsResult, out_dir: Path
+) -> str:
     """Three panels: the pooled TENS pain trials, other 0-10 MDs, FIQ SMDs (not pooled)."""
     others = trials[(trials["scale"] == "NRS 0-10") & ~trials.index.isin(pain.index)]
     fiq = trials[(trials["outcome"] == "fiq") & (trials["measure"] == "SMD")]
@@ -232,7 +235,9 @@ def _depression_statements(pooled: pd.DataFrame, trials: pd.DataFrame) -> pd.Dat
     return pd.DataFrame(rows).drop_duplicates().reset_index(drop=True)
 
 
-def _pain_verdict(table: pd.DataFrame, fit_z: object, fit_knha: object) -> Verdict:
+def _pain_verdict(
+    table: pd.DataFrame, fit_z: RandomEffectsResult, fit_knha: RandomEffectsResult
+) -> Verdict:
     pain = table[table["outcome"] == "pain"]  # subgroup rows are labelled "pain (subgroup)"
     favour = pain["ci_high"] < 0
     by_mod = pain.groupby("modality").size().to_dict()
@@ -304,7 +309,7 @@ def run(out_dir: Path) -> Section:
     out_dir = Path(out_dir)
     pooled = fs.studies.load("neuromodulation_pooled")
     trials = fs.studies.load("neuromodulation_trials")
-    blocks: list = [
+    blocks: list[Block] = [
         Paragraph(
             "Evidence encoded: 13 pooled results from 7 meta-analyses (tDCS pain; rTMS pain, "
             "FIQ and quality of life) and 11 per-trial effects from 4 trials (TENS: Dailey 2020, "

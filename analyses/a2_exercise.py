@@ -25,7 +25,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 
 import fibrosim as fs
-from fibrosim.report import Figure, Paragraph, Section, Table, Verdict
+from fibrosim.report import Block, Figure, Paragraph, Section, Table, Verdict
 
 if str(Path(__file__).resolve().parent) not in sys.path:
     sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -96,7 +96,7 @@ def run(out_dir: Path) -> Section:
     out_dir = Path(out_dir)
     pooled = fs.studies.load("exercise_pooled")
     table = _table(pooled)
-    blocks: list = [
+    blocks: list[Block] = [
         Paragraph(
             "All numbers are review-level pooled SMDs (Hedges' g or an unnamed standardised "
             "effect), negative = favours exercise, with the interval as printed. SE, z and p "
@@ -154,6 +154,7 @@ def run(out_dir: Path) -> Section:
             ),
         ]
     )
+    p_aerobic, p_all = (str(p) for p in diffs["p"])
     blocks.append(
         Table(
             diffs,
@@ -171,9 +172,9 @@ def run(out_dir: Path) -> Section:
             f"larger than {-slp_aer.ci_low:.2f} SD, i.e. any sleep effect of aerobic exercise "
             "alone is at most small. Other exercise types (mind-body, combined, all types) show "
             "larger sleep benefits. The fatigue-sleep difference for aerobic exercise is "
-            f"{diffs.loc[0, 'fatigue - sleep']:.2f} (p = {diffs.loc[0, 'p']}); within "
-            f"Estévez-López 2021 it is {diffs.loc[1, 'fatigue - sleep']:.2f} "
-            f"(p = {diffs.loc[1, 'p']}). These compare published summaries, not trials, "
+            f"{float(diffs.loc[0, 'fatigue - sleep']):.2f} (p = {p_aerobic}); within "
+            f"Estévez-López 2021 it is {float(diffs.loc[1, 'fatigue - sleep']):.2f} "
+            f"(p = {p_all}). These compare published summaries, not trials, "
             "and cannot adjust for the reviews' different trial sets. Cuenca-Martínez 2023 "
             "does not print the direction of its sleep SMDs; like the dataset, this analysis "
             "reads a negative value as better sleep."
@@ -211,7 +212,7 @@ def run(out_dir: Path) -> Section:
         "exercise alone shows no evidence of improving sleep (Cuenca-Martínez 2023, CI "
         "includes 0, direction not printed by the review); the sleep benefits come from other "
         "or all exercise types. 'Less than fatigue' is consistent but, for aerobic exercise, "
-        f"not statistically clear (difference p = {diffs.loc[0, 'p']}).",
+        f"not statistically clear (difference p = {p_aerobic}).",
     )
     meta = pooled.attrs["metadata"]
     sources = (

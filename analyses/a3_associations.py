@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 import fibrosim as fs
-from fibrosim.report import Figure, Paragraph, Section, Table, Verdict
+from fibrosim.report import Block, Figure, Paragraph, Section, Table, Verdict
 
 if str(Path(__file__).resolve().parent) not in sys.path:
     sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -123,7 +123,7 @@ def run(out_dir: Path) -> Section:
     abuse_raw = fs.studies.load("abuse_history")
     cyto_raw = fs.studies.load("cytokines")
     abuse, cyto = _abuse_table(abuse_raw), _cytokine_table(cyto_raw)
-    blocks: list = [
+    blocks: list[Block] = [
         Paragraph(
             "These are associations from case-control comparisons (FM vs people without FM), "
             "not treatment effects and not causal: abuse history is recalled after diagnosis "

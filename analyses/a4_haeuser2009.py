@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -31,7 +32,8 @@ import pandas as pd
 from scipy import stats
 
 import fibrosim as fs
-from fibrosim.report import Figure, Paragraph, Section, Table
+from fibrosim.meta.frequentist import RandomEffectsResult
+from fibrosim.report import Block, Figure, Paragraph, Section, Table
 
 if str(Path(__file__).resolve().parent) not in sys.path:
     sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -69,14 +71,16 @@ def _batch(df: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     return yi, vi
 
 
-def _matches(est: float, low: float, high: float, pub: dict) -> bool:
+def _matches(est: float, low: float, high: float, pub: dict[str, Any]) -> bool:
     printed = (pub["smd"], *pub["ci"])
     return all(
         abs(a - b) <= PRINTED_HALF_UNIT for a, b in zip((est, low, high), printed, strict=True)
     )
 
 
-def _reproduction(df: pd.DataFrame, dl: object, published: dict) -> pd.DataFrame:
+def _reproduction(
+    df: pd.DataFrame, dl: RandomEffectsResult, published: dict[str, Any]
+) -> pd.DataFrame:
     rows = []
     for i, outcome in enumerate(OUTCOMES):
         pub = published[outcome]
@@ -121,7 +125,7 @@ def _reproduction(df: pd.DataFrame, dl: object, published: dict) -> pd.DataFrame
     return pd.DataFrame(rows)
 
 
-def _heterogeneity(dl: object, reml: object) -> pd.DataFrame:
+def _heterogeneity(dl: RandomEffectsResult, reml: RandomEffectsResult) -> pd.DataFrame:
     fits = {"DL": dl, "REML": reml}
     # Higgins, Thompson & Spiegelhalter (2009): mu +/- t(k-2) sqrt(tau2 + se^2)
     half = {
@@ -152,7 +156,7 @@ def _heterogeneity(dl: object, reml: object) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _bayes(yi: np.ndarray, vi: np.ndarray, reml: object) -> pd.DataFrame:
+def _bayes(yi: np.ndarray, vi: np.ndarray, reml: RandomEffectsResult) -> pd.DataFrame:
     physical = fs.priors.rhodes2015("physical_health_pain_qol", "pharma_vs_placebo")
     mental = fs.priors.rhodes2015("mental_health", "pharma_vs_placebo")
     rows = []
@@ -194,7 +198,7 @@ def run(out_dir: Path) -> Section:
     n_match = int((repro["matches at printed precision"] == "yes").sum())
     qol_shift = abs(float(repro["DL estimate"].iloc[-1] - repro["DL estimate"].iloc[-2]))
     qol_flags = tuple(repro["matches at printed precision"].iloc[-2:])
-    blocks: list = [
+    blocks: list[Block] = [
         Paragraph(
             f"Data: {len(df)} drug-placebo comparisons from {df['study'].nunique()} RCTs "
             "(per-arm n, mean, SD, re-keyed from metadat's dat.haeuser2009, V2). Effect: "
@@ -233,10 +237,10 @@ def run(out_dir: Path) -> Section:
     ]
     pain = df[df["outcome"] == "pain"]
     k_pain = len(pain)
-    labels = pd.Series([f"{s} ({d})" for s, d in zip(pain.study, pain.intervention, strict=True)])
-    repeated = labels.duplicated(keep=False).to_numpy()
+    names = pd.Series([f"{s} ({d})" for s, d in zip(pain.study, pain.intervention, strict=True)])
+    repeated = names.duplicated(keep=False).to_numpy()
     # several doses of one drug in one trial: name the arm so that each label is unique
-    labels = labels.where(~repeated, labels + ", arm " + pain["arm_t"].to_numpy()).tolist()
+    labels = names.where(~repeated, names + ", arm " + pain["arm_t"].to_numpy()).tolist()
     pain_fit = fs.meta.random_effects(yi[0, :k_pain], vi[0, :k_pain], method="DL")
     fig, ax = plt.subplots(figsize=(9, 8.5), constrained_layout=True)
     fs.plots.forest(
