@@ -85,7 +85,9 @@ def _dask_client(scheduler: str) -> Iterator[Any]:
     if active is not None:
         yield active
         return
-    cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False)  # type: ignore[no-untyped-call]
+    cluster = distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None
+    )  # type: ignore[no-untyped-call]
     client = distributed.Client(cluster)  # type: ignore[no-untyped-call]
     try:
         yield client

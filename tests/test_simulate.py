@@ -799,3 +799,18 @@ def test_mar_dropout_with_baseline_adjusted_complete_case_keeps_type1_error() ->
     res = simulate(design, n, rng=121)
     assert res.engine == "patient"
     within(res.power, 0.05, n)
+
+
+def test_assurance_from_a_map_normal_mixture_object() -> None:
+    # fibrosim.meta.mixtures.NormalMixture exposes .sample(n, rng=): the MAP-prior route
+    from fibrosim.meta.mixtures import NormalMixture
+
+    n, sd = 50, 2.0
+    s = sd * math.sqrt(2 / n)
+    prior = NormalMixture(weights=[0.6, 0.4], means=[-1.0, -0.2], sds=[0.3, 0.6])
+    design = ParallelDesign(n, 0.0, sd, analysis="z", sided=1, alpha=0.025)
+    res = simulate(design, N_SIMS, rng=131, effect_prior=prior)
+    ref = 0.6 * closed_form_assurance(-1.0, 0.09, s, 0.025) + 0.4 * closed_form_assurance(
+        -0.2, 0.36, s, 0.025
+    )
+    within(res.power, ref, N_SIMS)
