@@ -155,6 +155,7 @@ def run(out_dir: Path) -> Section:
         ]
     )
     p_aerobic, p_all = (str(p) for p in diffs["p"])
+    d_aerobic, d_all = (float(d) for d in diffs["fatigue - sleep"])
     blocks.append(
         Table(
             diffs,
@@ -172,8 +173,8 @@ def run(out_dir: Path) -> Section:
             f"larger than {-slp_aer.ci_low:.2f} SD, i.e. any sleep effect of aerobic exercise "
             "alone is at most small. Other exercise types (mind-body, combined, all types) show "
             "larger sleep benefits. The fatigue-sleep difference for aerobic exercise is "
-            f"{float(diffs.loc[0, 'fatigue - sleep']):.2f} (p = {p_aerobic}); within "
-            f"Estévez-López 2021 it is {float(diffs.loc[1, 'fatigue - sleep']):.2f} "
+            f"{d_aerobic:.2f} (p = {p_aerobic}); within "
+            f"Estévez-López 2021 it is {d_all:.2f} "
             f"(p = {p_all}). These compare published summaries, not trials, "
             "and cannot adjust for the reviews' different trial sets. Cuenca-Martínez 2023 "
             "does not print the direction of its sleep SMDs; like the dataset, this analysis "
