@@ -9,6 +9,9 @@ outside pytest-benchmark (inside R, or once for PyMC) put their time per call in
 
 from __future__ import annotations
 
+import os
+import resource
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -64,18 +67,43 @@ def record(benchmark: Any, key: str, units: float = 1.0, **info: Any) -> None:
     """Label a measurement for the runner."""
     benchmark.extra_info["key"] = key
     benchmark.extra_info["units"] = float(units)
+    benchmark.extra_info["load1"] = os.getloadavg()[0]
     benchmark.extra_info.update(info)
+
+
+def _cpu() -> float:
+    """CPU seconds of this process and its finished children (R runs as a child)."""
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return time.process_time() + children.ru_utime + children.ru_stime
+
+
+def _share(benchmark: Any, fn: Callable[[], object]) -> object:
+    """Run ``fn`` and record the CPU share it got: CPU seconds / wall seconds.
+
+    Close to 1 means a full core; well below 1 means other processes took the core, so the
+    wall-clock time is inflated (threads can push it above 1).
+    """
+    wall, cpu = time.perf_counter(), _cpu()
+    out = fn()
+    wall = time.perf_counter() - wall
+    if wall > 0:
+        benchmark.extra_info["cpu_share"] = (_cpu() - cpu) / wall
+    return out
 
 
 def run(benchmark: Any, fn: Callable[[], object], rounds: int | None = None) -> object:
     """Time ``fn``: calibrated by pytest-benchmark, or a fixed number of rounds for slow calls."""
     if rounds is None:
-        return benchmark(fn)
-    return benchmark.pedantic(fn, rounds=rounds, iterations=1, warmup_rounds=0)
+        return _share(benchmark, lambda: benchmark(fn))
+    return _share(
+        benchmark, lambda: benchmark.pedantic(fn, rounds=rounds, iterations=1, warmup_rounds=0)
+    )
 
 
 def external(benchmark: Any, fn: Callable[[], float]) -> float:
     """Run an externally timed anchor once; its own per-call time goes to ``seconds``."""
-    seconds = float(benchmark.pedantic(fn, rounds=1, iterations=1, warmup_rounds=0))
+    seconds = float(
+        _share(benchmark, lambda: benchmark.pedantic(fn, rounds=1, iterations=1, warmup_rounds=0))
+    )
     benchmark.extra_info["seconds"] = seconds
     return seconds

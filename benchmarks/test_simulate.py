@@ -25,12 +25,12 @@ DESIGNS = {
 # Random variates per simulated trial, read from fibrosim/trials/simulate.py (_single_contrast)
 # and patient_level.py (simulate_groups_block): the sufficient-statistic ANCOVA draws 2 normals
 # and 2 chi-squares, Student 1 normal and 1 chi-square; the patient-level engine draws a
-# baseline and a follow-up normal per patient.
+# follow-up normal per patient, plus a baseline normal when the analysis uses it (ANCOVA).
 VARIATES = {
     ("sufficient", "ancova"): 4,
     ("sufficient", "student"): 2,
     ("patient", "ancova"): 2 * 2 * N_PER_ARM,
-    ("patient", "student"): 2 * 2 * N_PER_ARM,
+    ("patient", "student"): 2 * N_PER_ARM,
 }
 # trials per timed call (full run): about a second or two of work each
 FULL_N = {"sufficient": 2_000_000, "patient": 200_000}
