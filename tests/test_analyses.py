@@ -20,6 +20,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import pytest
+from matplotlib.collections import LineCollection
 from scipy import stats
 
 import fibrosim as fs
@@ -86,6 +87,14 @@ def _table(section: Section, caption_start: str) -> pd.DataFrame:
     return hits[0]
 
 
+def _row(table: pd.DataFrame, **match: str) -> pd.Series:
+    """The one row whose columns equal ``match``."""
+    mask = np.logical_and.reduce([table[col] == value for col, value in match.items()])
+    hits = table[mask]
+    assert len(hits) == 1, f"expected one row matching {match}, found {len(hits)}"
+    return hits.iloc[0]
+
+
 def _text(section: Section) -> str:
     return " ".join(b.text for b in section.blocks if isinstance(b, Paragraph))
 
@@ -140,13 +149,12 @@ def test_standalone_run_writes_markdown(tmp_path: Path, monkeypatch: pytest.Monk
 def test_a1_published_pooled_results_are_harmonised(sections: dict[str, Section]) -> None:
     table = _table(sections["a1_neuromodulation"], "Published pooled results")
     assert len(table) == len(fs.studies.load("neuromodulation_pooled"))
-    rows = table.set_index(["review", "timepoint"])
     # Teixeira 2023 prints positive = benefit: 0.81 (0.43, 1.19) becomes -0.81 (-1.19, -0.43)
-    tex = rows.loc[("teixeira2023", "short term (<4 wk)")]
+    tex = _row(table, review="teixeira2023", timepoint="short term (<4 wk)")
     assert tex["as printed (95% CI)"] == "0.81 (0.43, 1.19)"
     assert (tex["estimate"], tex["ci_low"], tex["ci_high"]) == (-0.81, -1.19, -0.43)
     # Saltychev 2017 prints negative = benefit: unchanged
-    sal = rows.loc[("saltychev2017", "after the last session")]
+    sal = _row(table, review="saltychev2017", timepoint="after the last session")
     assert (sal["estimate"], sal["ci_low"], sal["ci_high"]) == (-1.2, -1.7, -0.8)
     assert (table["ci_low"] <= table["estimate"]).all()
     assert (table["estimate"] <= table["ci_high"]).all()
@@ -222,7 +230,7 @@ def test_a1_bayesian_probability_of_benefit_by_brute_force(sections: dict[str, S
     mu = (np.arange(-10.0, 8.0, step) + step / 2)[None, :, None]
     loglik = stats.norm.logpdf(y, mu, np.sqrt(v + tau**2)).sum(axis=-1)
     logpost = loglik + stats.halfnorm.logpdf(tau[:, :, 0], scale=0.5 * sd)
-    post = np.exp(logpost - logpost.max())
+    post = np.asarray(np.exp(logpost - logpost.max()))
     p_benefit = post[:, mu[0, :, 0] < 0].sum() / post.sum()
     assert row["P(mu < 0)"] == pytest.approx(p_benefit, abs=1e-5)
     assert 0.5 < row["P(mu < 0)"] < 1.0
@@ -244,15 +252,14 @@ def test_a1_depression_evidence_is_listed_without_numbers(sections: dict[str, Se
 
 def test_a2_fatigue_and_sleep_estimates(sections: dict[str, Section]) -> None:
     table = _table(sections["a2_exercise"], "Pooled fatigue and sleep estimates")
-    rows = table.set_index(["review", "outcome", "modality"])
     # Häuser 2010 aerobic fatigue -0.22 (-0.38, -0.05); Cuenca-Martínez 2023 aerobic-alone
     # sleep -0.04 (-0.15, 0.07); Estévez-López 2021 sleep -0.17 (-0.32, -0.01) (abstracts)
-    for key, printed in (
+    for (review, outcome, modality), printed in (
         (("hauser2010", "fatigue", "aerobic exercise"), (-0.22, -0.38, -0.05)),
         (("cuencamartinez2023", "sleep", "aerobic exercise"), (-0.04, -0.15, 0.07)),
         (("estevezlopez2021", "sleep", "exercise"), (-0.17, -0.32, -0.01)),
     ):
-        row = rows.loc[key]
+        row = _row(table, review=review, outcome=outcome, modality=modality)
         assert (row["estimate"], row["ci_low"], row["ci_high"]) == printed
         se = (printed[2] - printed[1]) / (2 * Z95)
         assert row["SE"] == pytest.approx(se, rel=1e-12)
@@ -439,7 +446,7 @@ def test_common_interval_plot_draws_printed_limits(common: ModuleType) -> None:
     try:
         common.interval_plot(ax, ["a", "b"], [2.49, 3.07], [1.81, np.nan], [3.42, np.nan], log=True)
         assert ax.get_xscale() == "log"
-        segments = [c for c in ax.collections if len(c.get_segments()) > 0]
+        segments = [c for c in ax.collections if isinstance(c, LineCollection) and c.get_segments()]
         (ci,) = segments
         np.testing.assert_array_equal(ci.get_segments()[0][:, 0], [1.81, 3.42])
         assert [t.get_text() for t in ax.texts] == ["2.49 (1.81, 3.42)", "3.07 (CI not read)"]
