@@ -31,6 +31,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from benchmarks import anchors
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 PACKAGES = (
@@ -278,7 +280,7 @@ def build_rows(res: Results, r_absent: str | None) -> list[Row]:
             fmt_time(big),
             f"metafor rma (k = {k_mf:,}): {fmt_time(mf1000)}",
             fmt_ratio(ratio(mf1000, big)),
-            "anchor",
+            "— (metafor cannot fit k = 10^5)",
             status(None, absent) if absent else "information",
         )
     )
@@ -771,8 +773,6 @@ def machine() -> dict[str, str]:
         if importlib.util.find_spec("pymare") is None
         else importlib.metadata.version("pymare")
     )
-    from benchmarks import anchors
-
     rv = anchors.r_versions()
     info["R"] = rv.get("R", "absent (Rscript not installed)")
     info["metafor"] = rv.get("metafor", "absent")
@@ -849,11 +849,13 @@ def scaling_tables(res: Results) -> str:
     return "\n\n".join(parts)
 
 
-def write_markdown(res: Results, out: Path, meta: dict[str, Any]) -> None:
-    """Write the report to ``out`` and its figures to ``figures/`` next to it."""
-    from benchmarks import anchors
+def write_markdown(
+    res: Results, out: Path, meta: dict[str, Any], r_absent: str | None = None
+) -> None:
+    """Write the report to ``out`` and its figures to ``figures/`` next to it.
 
-    r_absent = None if anchors.rscript() is not None else anchors.R_MISSING
+    ``r_absent`` is the reason R anchors are missing (None: R was there).
+    """
     rows = build_rows(res, r_absent)
     made = figures(res, out.parent / "figures")
     mach = machine()
@@ -1036,7 +1038,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"no benchmark JSON at {path}; pytest exited with {code}", file=sys.stderr)
         return code or 1
     res = Results(json.loads(path.read_text(encoding="utf-8")))
-    write_markdown(res, args.out, meta)
+    r_absent = None if anchors.rscript() is not None else anchors.R_MISSING
+    write_markdown(res, args.out, meta, r_absent)
     print(f"wrote {args.out} (raw JSON: {path})")
     return code
 
