@@ -280,7 +280,7 @@ def build_rows(res: Results, r_absent: str | None) -> list[Row]:
             fmt_time(big),
             f"metafor rma (k = {k_mf:,}): {fmt_time(mf1000)}",
             fmt_ratio(ratio(mf1000, big)),
-            "— (metafor cannot fit k = 10^5)",
+            "— (metafor at k = 10^5 needs k × k = 80 GB matrices)",
             status(None, absent) if absent else "information",
         )
     )
