@@ -228,7 +228,7 @@ def test_a1_bayesian_probability_of_benefit_by_brute_force(sections: dict[str, S
     step = 0.01
     tau = (np.arange(0.0, 10.0, step) + step / 2)[:, None, None]
     mu = (np.arange(-10.0, 8.0, step) + step / 2)[None, :, None]
-    loglik = stats.norm.logpdf(y, mu, np.sqrt(v + tau**2)).sum(axis=-1)
+    loglik = np.asarray(stats.norm.logpdf(y, mu, np.sqrt(v + tau**2))).sum(axis=-1)
     logpost = loglik + stats.halfnorm.logpdf(tau[:, :, 0], scale=0.5 * sd)
     post = np.asarray(np.exp(logpost - logpost.max()))
     p_benefit = post[:, mu[0, :, 0] < 0].sum() / post.sum()
