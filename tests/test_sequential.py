@@ -7,8 +7,9 @@ from typing import Any
 
 import numpy as np
 import pytest
-from scipy import stats
+from scipy import optimize, stats
 
+from fibrosim.trials import _gs_integration as integ
 from fibrosim.trials import sequential as sq
 
 # Grid fine enough that its own error is < 1e-9 on the z scale (Simpson error ~ h^4).
@@ -17,14 +18,14 @@ FINE_GRID = (2001, 40.0)
 
 def _on_grid(grid: tuple[int, float], func, *args, **kwargs):  # type: ignore[no-untyped-def]
     """Run ``func`` with every recursion on ``grid`` (test-only monkeypatching of defaults)."""
-    defaults = sq._crossing.__kwdefaults__
+    defaults = integ._crossing.__kwdefaults__
     assert defaults is not None
-    saved_default, saved_fine = defaults["grid"], sq._FINE
-    defaults["grid"], sq._FINE = grid, grid
+    saved_default, saved_fine = defaults["grid"], integ._FINE
+    defaults["grid"], integ._FINE = grid, grid
     try:
         return func(*args, **kwargs)
     finally:
-        defaults["grid"], sq._FINE = saved_default, saved_fine
+        defaults["grid"], integ._FINE = saved_default, saved_fine
 
 
 def _corr(timing: np.ndarray) -> Any:
@@ -94,6 +95,80 @@ def test_default_grid_error_below_1e6(k, kind, timing, kwargs) -> None:  # type:
     coarse = sq.gs_bounds(k, kind=kind, timing=timing, **kwargs).upper
     fine = _on_grid(FINE_GRID, sq.gs_bounds, k, kind=kind, timing=timing, **kwargs).upper
     assert np.max(np.abs(coarse - fine)) < 1e-6
+
+
+_TIMED_KINDS = [
+    ("obf", {}),
+    ("pocock", {}),
+    ("ld-obf", {}),
+    ("ld-pocock", {}),
+    ("hsd", {"gamma": -4.0}),
+]
+
+
+@pytest.mark.parametrize(("kind", "kwargs"), _TIMED_KINDS)
+def test_default_grid_matches_2001_point_reference(kind, kwargs) -> None:  # type: ignore[no-untyped-def]
+    # Every boundary of the speed goal (K = 2..10, equal looks) on the default grid against
+    # the 2001-point, 40-per-SD grid: the accuracy goal is < 1e-6 on the z scale (worst
+    # measured 1.6e-7, ld-pocock K = 3).
+    for k in range(2, 11):
+        fast = sq.gs_bounds(k, kind=kind, **kwargs).upper
+        ref = _on_grid(FINE_GRID, sq.gs_bounds, k, kind=kind, **kwargs).upper
+        assert np.max(np.abs(fast - ref)) < 1e-6, (kind, k)
+
+
+@pytest.mark.parametrize(("kind", "kwargs"), _TIMED_KINDS)
+def test_lattice_matches_general_grid(kind, kwargs) -> None:  # type: ignore[no-untyped-def]
+    # One trial runs on the score-scale lattice (Toeplitz kernel, convolution), a batch of
+    # drifts on per-row z-scale grids (dense kernel): two independent discretisations.  On the
+    # 2001-point grid both are converged, so they must agree to integration round-off
+    # (measured 1e-11; 1e-9 leaves room for summation order).
+    design = sq.gs_bounds(6, kind=kind, timing=[0.1, 0.25, 0.3, 0.6, 0.8, 1.0], **kwargs)
+    lower = np.full(6, -np.inf)
+    for eta in (0.0, 3.0):
+        lattice = integ._crossing(
+            design.upper, lower, design.timing, np.array([eta]), grid=FINE_GRID
+        )
+        general = integ._crossing(
+            design.upper, lower, design.timing, np.array([eta, eta]), grid=FINE_GRID
+        )
+        np.testing.assert_allclose(lattice[0][0], general[0][0], rtol=0, atol=1e-9)
+        np.testing.assert_allclose(general[0][0], general[0][1], rtol=0, atol=0)
+
+
+def test_shape_slope_is_the_derivative() -> None:
+    # the derivative carried through the recursion (Newton on the constant of OBF / Pocock /
+    # Wang-Tsiatis) against a central difference; step 1e-5 gives truncation ~1e-11 and
+    # round-off ~1e-17 / 1e-5 = 1e-12, hence 1e-9 relative
+    timing = np.array([0.2, 0.35, 0.7, 1.0])
+    for exponent in (-0.5, -0.25, 0.0):
+        shape = timing**exponent
+        up, slope = integ._shape_crossing(2.1, shape, timing, integ._FINE)
+        plus, _ = integ._shape_crossing(2.1 + 1e-5, shape, timing, integ._FINE)
+        minus, _ = integ._shape_crossing(2.1 - 1e-5, shape, timing, integ._FINE)
+        np.testing.assert_allclose(slope, (plus - minus) / 2e-5, rtol=1e-6, atol=1e-12)
+        np.testing.assert_allclose(
+            up,
+            integ._lattice_crossing(2.1 * shape, -np.inf * shape, timing, 0.0, integ._FINE)[0],
+            rtol=1e-14,
+        )
+
+
+def test_stage_root_against_brentq_and_its_ends() -> None:
+    rng = np.random.default_rng(11)
+    mass = rng.uniform(0.0, 1.0, 301) / 400.0
+    shift = np.linspace(-6.0, 2.5, 301)
+    total = mass.sum()
+
+    def prob(b: float) -> float:
+        return float(np.dot(mass, stats.norm.cdf(shift - 1.7 * b)))
+
+    for target in (1e-12, 1e-4, 0.3 * total, 0.999 * total):
+        root = integ._solve_tail(mass, shift, 1.7, target)
+        ref = optimize.brentq(lambda b, t=target: prob(b) - t, -40, 40, xtol=1e-14, rtol=1e-15)
+        assert abs(root - ref) < 1e-11  # both solve to ~1e-13; the slope is >= 1e-12 / 1e-1
+    assert integ._solve_tail(mass, shift, 1.7, 0.0) == np.inf  # nothing to spend
+    assert integ._solve_tail(mass, shift, 1.7, total) == -np.inf  # all that runs crosses
 
 
 def test_crossing_against_multivariate_normal() -> None:

@@ -2,10 +2,11 @@
 
 One-sided efficacy boundaries (optionally with futility bounds) for K analyses of a normally
 distributed statistic, by the recursive numerical integration of Armitage, McPherson & Rowe
-(Jennison & Turnbull 2000, ch. 19): at each analysis the sub-density of the continuing paths is
-held on a Simpson grid (>= 201 points, finer when looks are close together) and convolved with
-the normal increment of the next analysis; crossing probabilities integrate the normal tail
-exactly over that grid.
+(Jennison & Turnbull 2000, ch. 19) in :mod:`fibrosim.trials._gs_integration`: at each analysis
+the sub-density of the continuing paths is held on a Simpson grid and convolved with the normal
+increment of the next analysis; crossing probabilities integrate the normal tail exactly over
+that grid.  This module is the design layer: spending functions, boundary families, powering,
+futility, results and interim quantities.
 
 Drift convention: a design alternative is stated as ``drift = E[Z_K] = theta * sqrt(I_K)``; the
 mean of ``Z_k`` is ``drift * sqrt(t_k)`` with information fractions ``t_k = I_k / I_K``.
@@ -20,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike
-from scipy import optimize, special, stats
+from scipy import optimize, special
 
 from fibrosim._checks import (
     FloatArray,
@@ -30,6 +31,18 @@ from fibrosim._checks import (
     check_integer,
     check_positive,
 )
+from fibrosim.trials._gs_integration import (
+    _COARSE,
+    Grid,
+    _advance,
+    _crossing,
+    _fine,
+    _shape_crossing,
+    _solve_stage_bound,
+    _spending_bounds,
+    _start,
+    _step_tails,
+)
 
 __all__ = ["GSDesign", "conditional_power", "gs_bounds", "gs_crossing", "predictive_power"]
 
@@ -37,16 +50,6 @@ SpendingFunction = Callable[[FloatArray], FloatArray]
 
 _KINDS = ("obf", "pocock", "wt", "ld-obf", "ld-pocock", "hsd", "power", "user")
 _SHAPE_KINDS = ("obf", "pocock", "wt")
-_MIN_GRID = 201
-# The continuing sub-density is bounded by the N(mean, sd^2) density of Z_k; cutting it 7.5 sd
-# from the mean loses < 1e-13 of probability per analysis.
-_TAIL_SD = 7.5
-# Grid points per SD of the next step's normal kernel.  Simpson's error falls as h^4 and is
-# largest where looks are close: at 10 points per SD the bounds of every kind with K <= 10 and
-# uneven timing (looks 0.05 apart) are within 5e-7 of a 2001-point, 40-per-SD grid (tests).
-_POINTS_PER_KERNEL_SD = 10.0
-_FINE: tuple[int, float] = (_MIN_GRID, _POINTS_PER_KERNEL_SD)
-_COARSE: tuple[int, float] = (41, 1.5)  # only to bracket a root before polishing on _FINE
 _GH_NODES, _GH_WEIGHTS = np.polynomial.hermite_e.hermegauss(48)
 _GH_WEIGHTS = _GH_WEIGHTS / np.sqrt(2.0 * np.pi)
 
@@ -58,8 +61,8 @@ def _spending_fraction(kind: str, t: FloatArray, level: float, param: float) -> 
     """Cumulative fraction of ``level`` spent by information fraction ``t`` (1 at t = 1)."""
     t = np.asarray(t, dtype=np.float64)
     if kind == "ld-obf":
-        z = stats.norm.isf(level / 2.0)
-        frac = 2.0 * stats.norm.sf(z / np.sqrt(t)) / level
+        z = -special.ndtri(level / 2.0)  # = stats.norm.isf, without its overhead
+        frac = 2.0 * special.ndtr(-z / np.sqrt(t)) / level
     elif kind == "ld-pocock":
         frac = np.log1p((math.e - 1.0) * t)
     elif kind == "hsd":
@@ -72,208 +75,70 @@ def _spending_fraction(kind: str, t: FloatArray, level: float, param: float) -> 
 
 
 # --------------------------------------------------------------------------------------------
-# the recursive integration
+# boundary solvers (one-dimensional roots over whole recursions)
 # --------------------------------------------------------------------------------------------
-def _simpson(low: FloatArray, high: FloatArray, m: int) -> tuple[FloatArray, FloatArray]:
-    """Simpson nodes (B, m) and weights (B, m) on [low, high] per batch row (m odd)."""
-    frac = np.linspace(0.0, 1.0, m)
-    z = low[:, None] + (high - low)[:, None] * frac
-    coef = np.ones(m)
-    coef[1:-1:2] = 4.0
-    coef[2:-1:2] = 2.0
-    h = (high - low) / (m - 1)
-    return z, (h / 3.0)[:, None] * coef
-
-
-Grid = tuple[int, float]  # (minimum points, points per SD of the next kernel)
-
-
-def _grid_size(width: float, kernel_sd: float, grid: Grid) -> int:
-    """Odd number of Simpson points: >= grid[0] and dense enough for the next step's kernel."""
-    m = max(grid[0], int(np.ceil(width / kernel_sd * grid[1])) + 1)
-    return m + (m % 2 == 0)
-
-
-class _Path:
-    """Sub-density of the paths still running after analysis ``t``, on a Simpson grid.
-
-    ``z0`` and ``t0`` are the starting point (0, 0 at the start of the trial; an observed
-    interim value for conditional power); they bound the support of the sub-density.
-    """
-
-    __slots__ = ("density", "t", "t0", "weights", "z", "z0")
-
-    def __init__(
-        self,
-        z: FloatArray,
-        weights: FloatArray,
-        density: FloatArray,
-        t: float,
-        z0: FloatArray,
-        t0: float,
-    ):
-        self.z, self.weights, self.density, self.t = z, weights, density, t
-        self.z0, self.t0 = z0, t0
-
-
-def _start(z0: FloatArray, t0: float) -> _Path:
-    """A point mass at ``z0`` after information ``t0`` (t0 = 0: the start of the trial)."""
-    one = np.ones((z0.shape[0], 1))
-    return _Path(z0[:, None], one, one, t0, z0, t0)
-
-
-def _step_tails(
-    path: _Path, t: float, drift: FloatArray, upper: float, lower: float
-) -> tuple[FloatArray, FloatArray]:
-    """P(cross above ``upper``) and P(cross below ``lower``) at the next analysis ``t``."""
-    dt = t - path.t
-    shift = (np.sqrt(path.t) * path.z + drift[:, None] * dt) / np.sqrt(dt)
-    scale = np.sqrt(t / dt)
-    mass = path.weights * path.density
-    up = np.zeros(drift.shape)
-    lo = np.zeros(drift.shape)
-    if upper < np.inf:
-        up = np.sum(mass * special.ndtr(shift - upper * scale), axis=1)
-    if lower > -np.inf:
-        lo = np.sum(mass * special.ndtr(lower * scale - shift), axis=1)
-    return np.asarray(up, dtype=np.float64), np.asarray(lo, dtype=np.float64)
-
-
-def _advance(
-    path: _Path,
-    t: float,
-    drift: FloatArray,
-    upper: float,
-    lower: float,
-    t_next: float,
-    grid: Grid,
-) -> _Path:
-    """Sub-density at analysis ``t`` of the paths continuing (between ``lower`` and ``upper``)."""
-    dt = t - path.t
-    mean = (np.sqrt(path.t) * path.z + drift[:, None] * dt) / np.sqrt(t)
-    sd = np.sqrt(dt / t)
-    # support: the unconditional law of Z_t given the start bounds the sub-density
-    centre = (np.sqrt(path.t0) * path.z0 + drift * (t - path.t0)) / np.sqrt(t)
-    spread = _TAIL_SD * np.sqrt((t - path.t0) / t)
-    low = np.maximum(lower, centre - spread)
-    high = np.maximum(np.minimum(upper, centre + spread), low)
-    m = _grid_size(float(np.max(high - low)), float(np.sqrt((t_next - t) / t)), grid)
-    z, w = _simpson(low, high, m)
-    mass = path.weights * path.density
-    kernel = np.exp(-0.5 * ((z[:, :, None] - mean[:, None, :]) / sd) ** 2)
-    dens = np.einsum("bi,bji->bj", mass, kernel) / (sd * np.sqrt(2.0 * np.pi))
-    return _Path(z, w, dens, t, path.z0, path.t0)
-
-
-def _crossing(
-    upper: FloatArray,
-    lower: FloatArray,
-    timing: FloatArray,
-    drift: FloatArray,
-    *,
-    z0: FloatArray | None = None,
-    t0: float = 0.0,
-    grid: Grid = _FINE,
-) -> tuple[FloatArray, FloatArray]:
-    """Per-analysis probabilities of crossing the upper and the lower bound, shape (B, K)."""
-    drift = np.atleast_1d(np.asarray(drift, dtype=np.float64))
-    z_start = np.zeros_like(drift) if z0 is None else np.broadcast_to(z0, drift.shape) * 1.0
-    path = _start(z_start, t0)
-    k = timing.size
-    up = np.zeros((drift.size, k))
-    lo = np.zeros((drift.size, k))
-    for j in range(k):
-        up[:, j], lo[:, j] = _step_tails(path, timing[j], drift, upper[j], lower[j])
-        if j + 1 < k:
-            path = _advance(path, timing[j], drift, upper[j], lower[j], timing[j + 1], grid)
-    return up, lo
-
-
-# --------------------------------------------------------------------------------------------
-# boundary solvers
-# --------------------------------------------------------------------------------------------
-def _solve_stage_bound(
-    path: _Path, t: float, drift: FloatArray, target: float, upper: bool
-) -> float:
-    """Bound at analysis ``t`` whose crossing probability (from ``path``) equals ``target``."""
-    if target <= 0.0:
-        return np.inf if upper else -np.inf
-
-    def gap(b: float) -> float:
-        up, lo = _step_tails(path, t, drift, b if upper else np.inf, -np.inf if upper else b)
-        return float((up if upper else lo)[0]) - target
-
-    low, high = -40.0, 40.0
-    if gap(low) * gap(high) > 0:
-        # the target exceeds what is left to spend: the bound sits at the far end
-        return -np.inf if upper else np.inf
-    return float(optimize.brentq(gap, low, high, xtol=1e-13, rtol=1e-15, maxiter=200))
-
-
-def _spending_bounds(
-    timing: FloatArray,
-    cum_alpha: FloatArray,
-    lower: FloatArray,
-) -> tuple[FloatArray, FloatArray]:
-    """Efficacy bounds spending ``diff(cum_alpha)`` under H0 given fixed lower bounds.
-
-    Also returns the crossing probability achieved at each analysis (equal to the spent
-    increment up to the root tolerance), so no second pass is needed.
-    """
-    k = timing.size
-    upper = np.full(k, np.inf)
-    achieved = np.zeros(k)
-    drift = np.zeros(1)
-    path = _start(np.zeros(1), 0.0)
-    spent = np.diff(np.concatenate([[0.0], cum_alpha]))
-    for j in range(k):
-        upper[j] = _solve_stage_bound(path, timing[j], drift, float(spent[j]), upper=True)
-        achieved[j] = _step_tails(path, timing[j], drift, upper[j], -np.inf)[0][0]
-        if j + 1 < k:
-            path = _advance(path, timing[j], drift, upper[j], lower[j], timing[j + 1], _FINE)
-    return upper, achieved
-
-
 def _shape_bounds(
     timing: FloatArray, alpha: float, exponent: float
 ) -> tuple[FloatArray, FloatArray]:
     """Constant-shape bounds ``c * t^exponent`` with total one-sided crossing ``alpha``.
 
-    ``c`` is solved on a coarse grid, then polished on the full grid by a Newton step with the
-    coarse slope followed by secant steps (the crossing probability is smooth in ``c`` and
-    the coarse grid's error nearly constant near the root): 2-3 full-grid evaluations.
+    Newton steps on ``log P(c) - log alpha``, with the exact derivative of the crossing
+    probabilities carried through the recursion, from the Bonferroni constant (an upper bound
+    on ``c``).  ``log P`` is close to linear in ``c`` and the steps shrink quadratically
+    (``step_{n+1} < 0.3 step_n^2`` for K <= 10): once a step is below 1e-5 the next would be
+    below 1e-10, so that step is taken without a further recursion and the crossing
+    probabilities are moved along their derivative (second-order error < 1e-10).
     """
-    lower = np.full(timing.size, -np.inf)
     shape = timing**exponent
-    zero = np.zeros(1)
-    last: dict[float, FloatArray] = {}  # full-grid crossing probabilities by constant
+    lo_c = _isf(alpha) / float(np.max(shape))  # one look at the largest bound: P(c) < alpha
+    c = hi_c = _bonferroni(alpha, shape)  # P(c) <= alpha
+    log_alpha = math.log(alpha)
+    for _ in range(100):
+        up, dup = _shape_crossing(c, shape, timing, _fine())
+        total, slope = float(np.sum(up)), float(np.sum(dup))
+        gap = math.log(total) - log_alpha if total > 0.0 else -math.inf
+        if gap > 0.0:
+            lo_c = c
+        else:
+            hi_c = c
+        step = -gap * total / slope if slope < 0.0 else math.nan
+        if abs(step) <= 1e-5 * c:
+            c += step
+            return np.asarray(c * shape, dtype=np.float64), up + dup * step
+        c = c + step if lo_c < c + step < hi_c else 0.5 * (lo_c + hi_c)
+    raise ArithmeticError("a constant-shape boundary did not converge.")  # pragma: no cover
 
-    def gap(c: float, grid: Grid = _FINE) -> float:
-        up, _ = _crossing(c * shape, lower, timing, zero, grid=grid)
-        if grid == _FINE:
-            last.clear()
-            last[c] = up[0]
-        return float(np.sum(up)) - alpha
 
-    lo_c = stats.norm.isf(alpha) / float(np.max(shape)) * 0.999
-    hi_c = float(np.max(stats.norm.isf(alpha / timing.size) / shape)) * 1.001
-    c0 = optimize.brentq(gap, lo_c, hi_c, args=(_COARSE,), xtol=1e-10, rtol=1e-15)
-    c = _polish(gap, c0)
-    achieved = last[c] if c in last else _crossing(c * shape, lower, timing, zero)[0][0]
-    return np.asarray(c * shape, dtype=np.float64), achieved
+def _bonferroni(alpha: float, shape: FloatArray) -> float:
+    """``c`` with ``sum_k P(Z > c * shape_k) = alpha`` (Newton on the log, from above)."""
+    c = _isf(alpha / shape.size) / float(np.min(shape))
+    for _ in range(100):
+        x = c * shape
+        total = float(np.sum(special.ndtr(-x)))
+        step = (math.log(total) - math.log(alpha)) * total
+        step /= float(np.dot(shape, np.exp(-0.5 * x * x))) / math.sqrt(2.0 * math.pi)
+        c += step
+        if abs(step) < 1e-12 * c:
+            return c
+    raise ArithmeticError("the Bonferroni constant did not converge.")  # pragma: no cover
 
 
-def _polish(gap: Callable[[float, Grid], float], x0: float, step: float = 1e-4) -> float:
-    """Root of ``gap(., _FINE)`` from the coarse-grid root ``x0``: Newton, then secant."""
+def _isf(p: float) -> float:
+    """Upper normal quantile without scipy.stats' per-call overhead."""
+    return -float(special.ndtri(p))
+
+
+def _polish(gap: Callable[[float, Grid | None], float], x0: float, step: float = 1e-4) -> float:
+    """Root of ``gap(., None)`` (fine grid) from the coarse-grid root ``x0``: Newton, secant."""
     slope = (gap(x0 + step, _COARSE) - gap(x0 - step, _COARSE)) / (2.0 * step)
-    f0 = gap(x0, _FINE)
+    f0 = gap(x0, None)
     x1 = x0 - f0 / slope
-    f1 = gap(x1, _FINE)
+    f1 = gap(x1, None)
     for _ in range(50):
         if abs(x1 - x0) < 1e-9 or f1 == 0.0 or f1 == f0:
             return x1
         x0, x1 = x1, x1 - f1 * (x1 - x0) / (f1 - f0)
-        f0, f1 = f1, gap(x1, _FINE)
+        f0, f1 = f1, gap(x1, None)
     raise ArithmeticError("polishing a boundary constant did not converge.")
 
 
@@ -282,7 +147,7 @@ def _drift_for_power(
 ) -> float:
     """Drift (E[Z_K] under H1) at which the upper crossing probability equals ``power``."""
 
-    def gap(eta: float, grid: Grid = _FINE) -> float:
+    def gap(eta: float, grid: Grid | None = None) -> float:
         up, _ = _crossing(upper, lower, timing, np.array([eta]), grid=grid)
         return float(np.sum(up)) - power
 
@@ -323,10 +188,10 @@ def _futility_design(
             lower[j] = upper[j]
         total_beta += float(_step_tails(path1, timing[j], alt, np.inf, lower[j])[1][0])
         if j + 1 < k:
-            path1 = _advance(path1, timing[j], alt, upper[j], lower[j], timing[j + 1], _FINE)
+            path1 = _advance(path1, timing[j], alt, upper[j], lower[j], timing[j + 1])
             if alpha_inc is not None:
                 low0 = lower[j] if binding else -np.inf
-                path0 = _advance(path0, timing[j], zero, upper[j], low0, timing[j + 1], _FINE)
+                path0 = _advance(path0, timing[j], zero, upper[j], low0, timing[j + 1])
     return upper, lower, total_beta
 
 
@@ -582,8 +447,8 @@ def gs_bounds(
 
     Examples
     --------
-    >>> gs_bounds(3).upper.round(6)
-    array([3.471092, 2.454432, 2.004036])
+    >>> gs_bounds(3).upper.round(5)
+    array([3.47109, 2.45443, 2.00404])
     """
     k = int(check_integer("k", k, minimum=1))
     a = float(check_in_interval("alpha", alpha, 0.0, 0.5, closed="neither"))
@@ -625,13 +490,13 @@ def gs_bounds(
             param = float(as_float_array("gamma", gamma)) if kind == "hsd" else 0.0
             frac = _spending_fraction(kind, t, a, param)
         cum_alpha = a * frac
-        upper, achieved = _spending_bounds(t, cum_alpha, np.full(k, -np.inf))
+        upper, achieved = _spending_bounds(t, cum_alpha)
 
     lower = np.full(k, -np.inf)
     drift = inflation = asn_h0 = asn_h1 = None
     beta_spent = None
     if beta is not None:
-        eta_fixed = float(stats.norm.isf(a) + stats.norm.isf(b))
+        eta_fixed = _isf(a) + _isf(b)
         if futility is None:
             drift = _drift_for_power(upper, lower, t, 1.0 - b, eta_fixed)
         else:
@@ -668,7 +533,7 @@ def gs_bounds(
         timing=t,
         upper=upper,
         lower=lower,
-        nominal_p=np.asarray(stats.norm.sf(upper), dtype=np.float64),
+        nominal_p=np.asarray(special.ndtr(-upper), dtype=np.float64),
         alpha_spent=np.cumsum(achieved),
         binding=binding,
         beta=beta,
