@@ -133,11 +133,16 @@ def pooled_table(rows: pd.DataFrame) -> pd.DataFrame:
             "estimate": h["estimate_h"],
             "ci_low": h["ci_low_h"],
             "ci_high": h["ci_high_h"],
-            "k": h["k"].astype("Int64").astype(str).replace("<NA>", ""),
+            "k": count_text(h["k"]),
             "I² %": h["i2"],
             "code": h["verification"],
         }
     ).reset_index(drop=True)
+
+
+def count_text(values: pd.Series) -> list[str]:
+    """Whole numbers as text, empty where the source gives none (k and n of pooled rows)."""
+    return ["" if pd.isna(x) else str(int(x)) for x in values]
 
 
 def favours(low: float, high: float) -> str:

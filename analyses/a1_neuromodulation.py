@@ -53,6 +53,12 @@ ELECTRICAL = ("tDCS", "TENS")  # rTMS is magnetic stimulation
 Z95 = float(stats.norm.ppf(0.975))
 
 
+def _by_modality(frame: pd.DataFrame, column: str) -> str:
+    """'tDCS: pain; rTMS: fiq, pain, qol' - the distinct values of ``column`` per modality."""
+    groups = frame.groupby("modality", sort=False)[column].unique()
+    return "; ".join(f"{m}: {', '.join(sorted(v))}" for m, v in groups.items())
+
+
 def _sham_controlled(trials: pd.DataFrame) -> pd.Series:
     """Rows whose comparator is a sham (placebo) device, not no treatment."""
     return trials["control"].str.contains("sham|placebo", case=False, regex=True)
@@ -257,8 +263,8 @@ def _pain_verdict(
         "subgroup rows not counted) favour active over sham with 95% CIs excluding 0. "
         "Electrical stimulation: tDCS SMDs "
         f"{-tdcs['estimate'].max():.2f} to {-tdcs['estimate'].min():.2f}"
-        " in favour (GRADE low to very low, small high-risk-of-bias trials; such large effects "
-        "suggest small-study bias); TENS vs sham, 2 trials not pooled by any review: MD "
+        " in favour (GRADE low to very low in Teixeira 2023; effects this large from small "
+        "trials suggest small-study bias); TENS vs sham, 2 trials not pooled by any review: MD "
         f"{float(fit_z.estimate):.2f} points on 0-10 (z 95% CI {float(fit_z.ci_low):.2f} to "
         f"{float(fit_z.ci_high):.2f}; with k = 2 the HKSJ t(1) CI is "
         f"{float(fit_knha.ci_low):.2f} to {float(fit_knha.ci_high):.2f}). Magnetic (rTMS): SMD "
@@ -311,10 +317,12 @@ def run(out_dir: Path) -> Section:
     trials = fs.studies.load("neuromodulation_trials")
     blocks: list[Block] = [
         Paragraph(
-            "Evidence encoded: 13 pooled results from 7 meta-analyses (tDCS pain; rTMS pain, "
-            "FIQ and quality of life) and 11 per-trial effects from 4 trials (TENS: Dailey 2020, "
-            "Jamison 2021; rTMS: Boyer 2014; tDCS: Riberto 2011). No review pools TENS, and no "
-            "per-arm means and SDs exist for any tDCS or rTMS trial."
+            f"Evidence encoded: {len(pooled)} pooled results from {pooled['review'].nunique()} "
+            f"meta-analyses ({_by_modality(pooled, 'outcome')}) and {len(trials)} per-trial "
+            f"effects from {trials['study'].nunique()} trials ({_by_modality(trials, 'study')}). "
+            + ("No review pools TENS. " if not (pooled["modality"] == "TENS").any() else "")
+            + "No per-arm means and SDs are encoded for any neuromodulation trial, so effects "
+            "cannot be recomputed from arm summaries."
         )
     ]
     pooled_blocks, table = _pooled_pain_part(pooled, out_dir)

@@ -54,7 +54,7 @@ def _table(pooled: pd.DataFrame) -> pd.DataFrame:
     table["SE"] = [s for s, _, _ in se_z_p]
     table["z"] = [z for _, z, _ in se_z_p]
     table["p"] = [_p_text(p) for _, _, p in se_z_p]
-    table["n"] = rows["n"].astype("Int64").astype(str).replace("<NA>", "").to_numpy()
+    table["n"] = common.count_text(rows["n"])
     return table.drop(columns=["printed sign", "I² %"])
 
 
@@ -101,8 +101,10 @@ def run(out_dir: Path) -> Section:
             "All numbers are review-level pooled SMDs (Hedges' g or an unnamed standardised "
             "effect), negative = favours exercise, with the interval as printed. SE, z and p "
             "are recovered from each 95% CI assuming a symmetric normal interval (Altman & "
-            "Bland 2011). Heterogeneity (I²) and risk of bias were not read for these rows, "
-            "and k and n only for Estévez-López 2021."
+            "Bland 2011). Heterogeneity (I²) and risk of bias were not read for these rows; "
+            "k and n were read only for "
+            + (", ".join(sorted(set(table.loc[table["k"] != "", "review"]))) or "none")
+            + ". Nothing is re-pooled: the reviews overlap in their trials."
         ),
         Table(
             table,

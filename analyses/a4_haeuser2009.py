@@ -198,6 +198,9 @@ def run(out_dir: Path) -> Section:
     n_match = int((repro["matches at printed precision"] == "yes").sum())
     qol_shift = abs(float(repro["DL estimate"].iloc[-1] - repro["DL estimate"].iloc[-2]))
     qol_flags = tuple(repro["matches at printed precision"].iloc[-2:])
+    # trials in which two drug arms are compared with one placebo arm on the same outcome
+    per_control = df.groupby(["study", "arm_c", "outcome"], sort=False)["arm_t"].transform("size")
+    shared = list(dict.fromkeys(df.loc[per_control > 1, "study"]))
     blocks: list[Block] = [
         Paragraph(
             f"Data: {len(df)} drug-placebo comparisons from {df['study'].nunique()} RCTs "
@@ -223,9 +226,9 @@ def run(out_dir: Path) -> Section:
                 if qol_flags == ("no", "yes")
                 else f"with: corrected {qol_flags[0]}, article's value {qol_flags[1]}. "
             )
-            + "Several comparisons share a placebo arm (Goldenberg 1996, Hannonen 1998, Heymann "
-            "2001, Arnold 2005, Russell 2008); like the article, these pools treat them as "
-            "independent, which slightly understates the standard errors."
+            + f"Several comparisons share a placebo arm ({', '.join(shared)}); like the article, "
+            "these pools treat them as independent, which slightly understates the standard "
+            "errors."
         ),
         Table(
             _heterogeneity(dl, reml),
