@@ -299,13 +299,22 @@ def _depression_verdict(pooled: pd.DataFrame, statements: pd.DataFrame) -> Verdi
         )
     )
     electrical = statements[statements["modality"].isin(ELECTRICAL)]
+    said_ns = statements["what the encoded abstract says"].str.contains(
+        r"n\.s\.|no significant", regex=True
+    )
+    not_sig, others = statements[said_ns], statements[~said_ns]
     reason = (
         "No encoded pooled or per-trial estimate of an effect on depressive symptoms exists, "
         "for any modality, so nothing can be pooled or quantified. What the encoded sources "
         f"say, all without numbers: {said}. "
         + ("None of it concerns electrical stimulation (tDCS, TENS). " if electrical.empty else "")
-        + "The pooled rTMS analyses that mention depression report it as not significant. "
-        "This is an absence of evidence for an effect, not evidence of no effect."
+        + f"{len(not_sig)} of {len(statements)} statements report no significant effect"
+        + (
+            f"; {', '.join(others['source'])} report(s) a reduction without numbers. "
+            if len(others)
+            else ". "
+        )
+        + "This is an absence of evidence for an effect, not evidence of no effect."
     )
     return Verdict(DEPRESSION_CLAIM, "not supported", reason)
 
