@@ -229,7 +229,9 @@ def _prior_blocks(dp: dict[str, Any], sd: float, cohort_rows: dict[str, Any]) ->
             "et al. (2015) log-t heterogeneity prior for pain/QoL, non-pharmacological "
             f"interventions, moved from the SMD to the 0-10 scale by the cohort model's follow-up "
             f"SD ({sd:.3f}, from baseline SD, baseline-follow-up correlation and SD of change by "
-            f"the variance sum law)."
+            f"the variance sum law; analysis a1 moves the same prior with the SD of change, "
+            f"{cohort_rows['sd_change']['value']:.2f}, but the planned analyses compare "
+            "follow-up scores)."
         ),
         Table(data, "Per-trial pain differences pooled for the design prior.", "{:.3f}"),
         Paragraph(
@@ -269,7 +271,10 @@ def _prior_blocks(dp: dict[str, Any], sd: float, cohort_rows: dict[str, Any]) ->
             "(SMD 0.35-0.49, MD 0.7-1.2) lie near its centre. The tDCS pools rest on small "
             "trials and their size is implausible next to a sham change of about 1.3 points; "
             "the robust component keeps the prior from overruling a new trial that finds a "
-            "larger effect."
+            "larger effect. The ELIR effective sample size reads as the number of patients "
+            "whose outcomes would carry the same information about the effect; it grows for "
+            "the attenuated priors only because shrinking the effect also narrows the prior "
+            "against a fixed outcome SD."
         ),
     ]
 
@@ -476,6 +481,7 @@ def _sequential(
     )
     designs = {
         "OBF": fs.trials.gs_bounds(3, ALPHA_ONE_SIDED, "obf", beta=1 - RECOMMENDED_POWER),
+        "OBF, 2 looks": fs.trials.gs_bounds(2, ALPHA_ONE_SIDED, "obf", beta=1 - RECOMMENDED_POWER),
         "HSD gamma -4": fs.trials.gs_bounds(
             3, ALPHA_ONE_SIDED, "hsd", gamma=-4.0, beta=1 - RECOMMENDED_POWER
         ),
@@ -777,7 +783,8 @@ def run(out_dir: Path) -> Section:
     blocks += [
         Table(
             gs_bounds,
-            f"Group-sequential tDCS trial, 3 equally spaced looks, one-sided alpha 0.025, 90 % "
+            "Group-sequential tDCS trial, 3 (or 2) equally spaced looks, one-sided alpha 0.025, "
+            "90 % "
             f"power at {MCID_LOW:g} points (ANCOVA, residual SD {sd_resid:.3f}): efficacy "
             "bounds (no futility bounds).",
             "{:.4f}",
@@ -832,7 +839,8 @@ def run(out_dir: Path) -> Section:
         ),
         Paragraph(
             "The placebo change is calibrated so that 30.8 % of sham patients reach >= 30 % "
-            "relief (Häuser 2011, cohort defaults): placebo change "
+            "relief (Häuser 2011, cohort defaults; placebo retention left at the default 1, "
+            "i.e. no drug-resistance change of the sham response): placebo change "
             f"{cal.placebo_change:.2f} points instead of the pooled {cohort.placebo_change:.2f}, "
             f"and then {rates[0.5]:.1%} reach >= 50 % relief against the published 18.8 % "
             "(the bivariate-normal model cannot match both rates; the gap is a limitation). "

@@ -300,7 +300,12 @@ def test_obrien_fleming_bounds_and_sample_sizes(result: tuple[ModuleType, Sectio
     # rpact's own unit test, getDesignInverseNormal() defaults (K = 3, one-sided 0.025); rpact
     # prints 8 significant digits, so agreement is checked to 1e-6
     np.testing.assert_allclose(obf["z bound"], [3.4710914, 2.4544323, 2.0040356], atol=1e-6)
+    # Jennison & Turnbull (2000), Table 2.3: OBF constant for K = 2 is 1.977 (printed to 3
+    # decimals, so half a unit of the last digit)
+    two = bounds[bounds["design"] == "OBF, 2 looks"]
+    assert two["z bound"].iloc[-1] == pytest.approx(1.977, abs=5e-4)
     summary = _table(section, "Maximum and expected evaluable").set_index("design")
+    assert len(summary) == 3
     for _, row in summary.iterrows():
         assert row["max n per arm"] == math.ceil(row["inflation"] * row["fixed n per arm"])
         h1 = next(c for c in summary.columns if c.startswith("expected n per arm, H1"))
