@@ -14,6 +14,7 @@ Shapes: a marginal with batch shape ``S`` evaluated at ``x`` of shape ``Q`` retu
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Callable
 from typing import Literal
 
@@ -31,8 +32,8 @@ _LOG_SQRT_2PI = 0.5 * math.log(2 * math.pi)
 
 
 def solve_increasing(
-    fun: Callable[[FloatArray, NDArray[np.bool_]], FloatArray],
-    deriv: Callable[[FloatArray, NDArray[np.bool_]], FloatArray],
+    fun: Callable[[FloatArray, NDArray[np.intp]], FloatArray],
+    deriv: Callable[[FloatArray, NDArray[np.intp]], FloatArray],
     lo: FloatArray,
     hi: FloatArray,
     x0: FloatArray,
@@ -65,11 +66,12 @@ def solve_increasing(
             xn = xa - step
         # a Newton step below the tolerance means convergence, even if rounding puts it on
         # the bracket's edge; otherwise a step leaving the bracket is replaced by bisection
-        small = np.isfinite(step) & (np.abs(step) <= xtol[idx])
+        tol = xtol[idx] + 8 * np.finfo(np.float64).eps * np.abs(xa)  # never below rounding
+        small = np.isfinite(step) & (np.abs(step) <= tol)
         bad = ~small & (~np.isfinite(xn) | (xn <= lo_a) | (xn >= hi_a))
         mid = np.where(np.isfinite(lo_a) & np.isfinite(hi_a), 0.5 * (lo_a + hi_a), xa)
         xn = np.where(bad, mid, xn)
-        done = (f == 0) | small | (hi_a - lo_a <= xtol[idx])
+        done = (f == 0) | small | (hi_a - lo_a <= tol)
         x[idx] = np.where(f == 0, xa, np.where(small, np.clip(xn, lo_a, hi_a), xn))
         lo[idx], hi[idx] = lo_a, hi_a
         active[idx[done]] = False
@@ -174,7 +176,7 @@ class Marginal:
         check_choice("kind", kind, ("central", "shortest"))
         if kind == "central":
             return self.quantile([(1 - level) / 2, (1 + level) / 2])
-        return self._shortest(level).reshape(self.batch_shape + (2,))
+        return self._shortest(level).reshape((*self.batch_shape, 2))
 
     def _shortest(self, level: float) -> FloatArray:
         size = self._size
@@ -224,17 +226,15 @@ class Marginal:
             done = (hi[idx] - lo[idx] <= 1e-14) | (fc == 0) | (np.abs(fc) < 1e-12)
             active[idx[done]] = False
         else:  # pragma: no cover - guarded by the bracket
-            import warnings
-
             warnings.warn(
                 "shortest interval: lower-tail probability not converged in 200 steps",
                 ConvergenceWarning,
                 stacklevel=3,
             )
-        left, right = ends(np.where(at_bound, tiny, a))
-        left = np.where(at_bound, self.lower_bound, left)
-        right = np.where(at_bound, self._quantile(np.full((size, 1), level))[:, 0], right)
-        return np.stack([left, right], axis=-1)
+        ends_low, ends_high = ends(np.where(at_bound, tiny, a))
+        left = np.where(at_bound, self.lower_bound, ends_low)
+        at_level = self._quantile(np.full((size, 1), level))[:, 0]
+        return np.stack([left, np.where(at_bound, at_level, ends_high)], axis=-1)
 
 
 class NormalMixtureMarginal(Marginal):
@@ -280,10 +280,10 @@ class NormalMixtureMarginal(Marginal):
         return (x[:, :, None] - self._m[:, None, :]) / self._s[:, None, :]
 
     def _cdf(self, x: FloatArray) -> FloatArray:
-        return np.einsum("bqn,bn->bq", special.ndtr(self._z(x)), self._w)
+        return np.asarray(np.einsum("bqn,bn->bq", special.ndtr(self._z(x)), self._w))
 
     def _sf(self, x: FloatArray) -> FloatArray:
-        return np.einsum("bqn,bn->bq", special.ndtr(-self._z(x)), self._w)
+        return np.asarray(np.einsum("bqn,bn->bq", special.ndtr(-self._z(x)), self._w))
 
     def _logpdf(self, x: FloatArray) -> FloatArray:
         z = self._z(x)
@@ -292,9 +292,11 @@ class NormalMixtureMarginal(Marginal):
         return np.asarray(special.logsumexp(logw[:, None, :] - 0.5 * z * z, axis=-1))
 
     def _quantile(self, q: FloatArray) -> FloatArray:
-        # the mixture quantile lies between the smallest and largest component quantiles
+        # the mixture quantile lies between the smallest and largest component quantiles;
+        # components of weight < 1e-25 (far τ tail nodes) are left out of the bracket, which
+        # moves the probability by < 1e-22, far below any q in use
         zq = special.ndtri(q)
-        live = self._w > 0
+        live = self._w > 1e-25
         comp = self._m[:, None, :] + self._s[:, None, :] * zq[:, :, None]
         lo = np.min(np.where(live[:, None, :], comp, np.inf), axis=-1)
         hi = np.max(np.where(live[:, None, :], comp, -np.inf), axis=-1)
