@@ -217,6 +217,11 @@ def _prior_blocks(dp: dict[str, Any], sd: float, cohort_rows: dict[str, Any]) ->
         }
     )
     warn = " ".join(dp["notes"])
+    is_tdcs = (located["modality"] == "tDCS").to_numpy()
+    tdcs, rtms = nrs.to_numpy()[is_tdcs], nrs.to_numpy()[~is_tdcs]
+    p_all = located["MAP P(theta <= this)"].to_numpy()
+    p_tdcs, p_rtms = p_all[is_tdcs], p_all[~is_tdcs]
+    cohort_change = float(cohort_rows["placebo_change_mean"]["value"])
     return [
         Paragraph(
             "Design prior. The encoded per-trial evidence holds only two sham-controlled pain "
@@ -266,12 +271,16 @@ def _prior_blocks(dp: dict[str, Any], sd: float, cohort_rows: dict[str, Any]) ->
             "{:.3f}",
         ),
         Paragraph(
-            "The MAP prior is sceptical compared with the pooled tDCS results: those are SMDs "
-            "of 0.8 to 1.7 (2.4 to 5 NRS points), far in the prior's tail, while the rTMS pools "
-            "(SMD 0.35-0.49, MD 0.7-1.2) lie near its centre. The tDCS pools rest on small "
-            "trials and their size is implausible next to a sham change of about 1.3 points; "
-            "the robust component keeps the prior from overruling a new trial that finds a "
-            "larger effect. The ELIR effective sample size reads as the number of patients "
+            "The MAP prior is sceptical compared with the pooled tDCS results: on the NRS they "
+            f"are {tdcs.min():.1f} to {tdcs.max():.1f} points, in the prior's lower tail "
+            f"(prior probability of an effect at least that large {p_tdcs.min():.3f} to "
+            f"{p_tdcs.max():.3f}), while the rTMS pools ({rtms.min():.1f} to {rtms.max():.1f} "
+            f"points) lie within its bulk ({p_rtms.min():.2f} to {p_rtms.max():.2f}). The "
+            f"largest tDCS pool would be {-tdcs.min() / -cohort_change:.1f} times the mean sham "
+            f"change of {-cohort_change:.2f} points (cohort defaults); small-study effects may "
+            "explain part of it (not tested here). The robust component keeps the prior from "
+            "overruling a new trial that finds a larger effect. The ELIR effective sample "
+            "size reads as the number of patients "
             "whose outcomes would carry the same information about the effect; it grows for "
             "the attenuated priors only because shrinking the effect also narrows the prior "
             "against a fixed outcome SD."
@@ -682,6 +691,8 @@ def run(out_dir: Path) -> Section:
 
     # 3. exercise
     ex, ex_refs = _exercise_table(rho, dropouts)
+    ex_ratio = float(ex["_m"].iloc[3] / ex["_m"].iloc[1])
+    n_ratio = float(ex["n per arm"].iloc[1] / ex["n per arm"].iloc[3])
     blocks += [
         Table(
             common.public(ex),
@@ -697,12 +708,14 @@ def run(out_dir: Path) -> Section:
         ),
         Paragraph(
             "Assurance is below the power at the pooled effect and stays below P(theta_new > 0) "
-            "however large the trial: with Häuser 2010's SMD of 0.22 a trial with "
-            f"{int(ex['n per arm'].iloc[1])} per arm has {ex['power, z one-sided'].iloc[1]:.2f} "
-            f"power but an assurance of {ex['assurance, new trial'].iloc[1]:.2f}. "
-            "Estévez-López 2021 pooled all exercise types (SMD 0.47), so the two sources "
-            "disagree by a factor of two on the effect and more than fourfold on the sample "
-            "size; an aerobic-only trial should plan with the smaller, aerobic-specific value. "
+            f"however large the trial: with Häuser 2010's SMD of {ex['_m'].iloc[1]:.2f} a trial "
+            f"with {int(ex['n per arm'].iloc[1])} per arm has "
+            f"{ex['power, z one-sided'].iloc[1]:.2f} power but an assurance of "
+            f"{ex['assurance, new trial'].iloc[1]:.2f} (cap {ex['P(theta_new > 0)'].iloc[1]:.2f}). "
+            "Estévez-López 2021 pooled all exercise types (SMD "
+            f"{ex['_m'].iloc[3]:.2f}), so the two sources differ {ex_ratio:.1f}-fold on the "
+            f"effect and {n_ratio:.1f}-fold on the sample size; an aerobic-only trial should "
+            "plan with the smaller, aerobic-specific value. "
             "A crossover is not offered for exercise: a training effect does not wash out."
         ),
     ]
