@@ -76,8 +76,21 @@ def _table(obj: Any, max_rows: int = 10) -> str:
     return f"{type(obj).__name__}\n{body}{more}"
 
 
-@dataclass(frozen=True, slots=True)
-class SampleSize:
+class _Tabular:
+    """Mixin for results whose fields are broadcastable arrays: one DataFrame row each."""
+
+    __slots__ = ()
+
+    def to_dataframe(self) -> pd.DataFrame:
+        """One row per scenario, one column per field."""
+        return _frame(self)
+
+    def __repr__(self) -> str:
+        return _table(self)
+
+
+@dataclass(frozen=True, slots=True, repr=False)
+class SampleSize(_Tabular):
     """Sample size of a two-arm design.
 
     Attributes
@@ -97,13 +110,6 @@ class SampleSize:
     n_per_arm_rounded: FloatArray
     power_attained: FloatArray
     n_total: FloatArray
-
-    def to_dataframe(self) -> pd.DataFrame:
-        """One row per scenario, one column per field."""
-        return _frame(self)
-
-    def __repr__(self) -> str:
-        return _table(self)
 
 
 @dataclass(frozen=True, slots=True)
@@ -199,6 +205,13 @@ def _two_sample_ncp_df(
     return np.abs(delta) / se, df
 
 
+def _two_sample_se(
+    s: FloatArray | float, n_c: FloatArray | float, ratio: FloatArray | float
+) -> FloatArray:
+    """SE of a difference in means: common SD ``s``, arms of ``ratio * n_c`` and ``n_c``."""
+    return np.asarray(s * np.sqrt(1.0 / (ratio * n_c) + 1.0 / n_c), dtype=np.float64)
+
+
 def _first_index(mask: FloatArray | np.ndarray[Any, Any]) -> tuple[int, ...]:
     return tuple(int(i) for i in np.argwhere(np.atleast_1d(mask))[0])
 
@@ -254,6 +267,45 @@ def _solve_increasing(
     return np.asarray(res.x, dtype=np.float64)
 
 
+def _z_quantile_sum(a: FloatArray, p: FloatArray, sided: int) -> FloatArray:
+    """``z_{1 - alpha / sided} + z_{power}``: the normal-approximation design constant."""
+    return np.asarray(stats.norm.isf(a / sided) + stats.norm.isf(1.0 - p), dtype=np.float64)
+
+
+def _solve_sample_size(
+    func: Callable[..., FloatArray],
+    target: FloatArray,
+    low: FloatArray,
+    high: FloatArray,
+    args: tuple[FloatArray, ...],
+    smallest: str,
+    unit: str = "subjects per arm",
+) -> FloatArray:
+    """Unrounded sample size at which ``func`` (power, increasing in it) reaches ``target``.
+
+    ``smallest`` names the smallest design (``low``) in the message raised when it already
+    exceeds the target; ``unit`` what the size counts.
+    """
+    return _solve_increasing(
+        func,
+        target,
+        low,
+        high,
+        args,
+        high_limit=_N_MAX,
+        below_message=f"the requested `power` is already exceeded with {smallest}",
+        above_message=f"the requested `power` needs more than {_N_MAX:g} {unit}",
+    )
+
+
+def _rounded_up(
+    n: FloatArray, power_at: Callable[[FloatArray], FloatArray], n_total: FloatArray
+) -> SampleSize:
+    """The :class:`SampleSize` of an unrounded size ``n``, with the power at its ceiling."""
+    n_up = np.ceil(n - 1e-9)  # a root within solver tolerance of an integer is that integer
+    return SampleSize(n, n_up, power_at(n_up), n_total)
+
+
 # --------------------------------------------------------------------------------------------
 # input validation
 # --------------------------------------------------------------------------------------------
@@ -284,6 +336,41 @@ def _check_power(power: ArrayLike, alpha: FloatArray) -> FloatArray:
             "no sample size reaches it."
         )
     return np.asarray(p, dtype=np.float64)
+
+
+def _check_size_args(
+    delta: ArrayLike, sd_name: str, sd: ArrayLike, power: ArrayLike, alpha: ArrayLike, sided: int
+) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray, int]:
+    """Checked ``(delta != 0, sd, power, alpha, sided)`` of a sample-size question."""
+    d = _check_delta_nonzero(delta)
+    s = check_positive(sd_name, sd)
+    a, sided = _check_alpha_sided(alpha, sided)
+    return d, s, _check_power(power, a), a, sided
+
+
+def _check_two_sample(
+    delta: ArrayLike,
+    sd: ArrayLike,
+    n_per_arm: ArrayLike,
+    alpha: ArrayLike,
+    sided: int,
+    ratio: ArrayLike,
+    sd_c: ArrayLike | None,
+    check_n: Callable[[str, ArrayLike], FloatArray],
+) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray, int, FloatArray, FloatArray | None]:
+    """Checked arguments of a two-sample power question, broadcast against each other.
+
+    Returns ``(delta, sd, n_per_arm, alpha, sided, ratio, sd_c)``; ``check_n`` checks the arm
+    size (its rule differs between the t and the z test).
+    """
+    d = as_float_array("delta", delta)
+    s = check_positive("sd", sd)
+    n = check_n("n_per_arm", n_per_arm)
+    a, sided = _check_alpha_sided(alpha, sided)
+    r = check_positive("ratio", ratio)
+    sc = None if sd_c is None else check_positive("sd_c", sd_c)
+    broadcast(delta=d, sd=s, n_per_arm=n, alpha=a, ratio=r, sd_c=s if sc is None else sc)
+    return d, s, n, a, sided, r, sc
 
 
 def _check_delta_nonzero(delta: ArrayLike) -> FloatArray:
@@ -360,13 +447,9 @@ def power_ttest(
     >>> float(power_ttest(0.5, 1.0, 64).round(4))
     0.8015
     """
-    d = as_float_array("delta", delta)
-    s = check_positive("sd", sd)
-    n = _check_n("n_per_arm", n_per_arm)
-    a, sided = _check_alpha_sided(alpha, sided)
-    r = check_positive("ratio", ratio)
-    sc = None if sd_c is None else check_positive("sd_c", sd_c)
-    broadcast(delta=d, sd=s, n_per_arm=n, alpha=a, ratio=r, sd_c=s if sc is None else sc)
+    d, s, n, a, sided, r, sc = _check_two_sample(
+        delta, sd, n_per_arm, alpha, sided, ratio, sd_c, _check_n
+    )
     _check_ratio_arms(n, r)
     ncp, df = _two_sample_ncp_df(d, s, n, r, sc)
     return _t_power(ncp, df, a, sided)
@@ -396,13 +479,10 @@ def power_ztest(
     >>> float(power_ztest(0.5, 1.0, 64).round(4))
     0.8074
     """
-    d = as_float_array("delta", delta)
-    s = check_positive("sd", sd)
-    n = check_positive("n_per_arm", n_per_arm)
-    a, sided = _check_alpha_sided(alpha, sided)
-    r = check_positive("ratio", ratio)
-    sc = s if sd_c is None else check_positive("sd_c", sd_c)
-    broadcast(delta=d, sd=s, n_per_arm=n, alpha=a, ratio=r, sd_c=sc)
+    d, s, n, a, sided, r, sc = _check_two_sample(
+        delta, sd, n_per_arm, alpha, sided, ratio, sd_c, check_positive
+    )
+    sc = s if sc is None else sc
     se = np.sqrt(s**2 / (r * n) + sc**2 / n)
     return _z_power(np.abs(d) / se, a, sided)
 
@@ -411,7 +491,7 @@ def _sample_size_t(
     d: FloatArray, s: FloatArray, p: FloatArray, a: FloatArray, sided: int, r: FloatArray
 ) -> FloatArray:
     """Unrounded control-arm size of the two-sample t test (arrays already checked)."""
-    z = stats.norm.isf(a / sided) + stats.norm.isf(1.0 - p)
+    z = _z_quantile_sum(a, p, sided)
     n_z = (z * s / np.abs(d)) ** 2 * (1.0 + 1.0 / r)
     # smallest control arm with both arms >= 2 subjects
     n_low = np.maximum(2.0, 2.0 / r)
@@ -421,16 +501,13 @@ def _sample_size_t(
         ncp, df = _two_sample_ncp_df(d, s, n, r, None)
         return _t_power(ncp, df, a, sided)
 
-    return _solve_increasing(
+    return _solve_sample_size(
         fn,
         p,
         n_low,
         high,
         (d, s, r, a),
-        high_limit=_N_MAX,
-        below_message="the requested `power` is already exceeded with 2 subjects per arm "
-        "(the smallest t-test design); lower `power` or `delta`",
-        above_message=f"the requested `power` needs more than {_N_MAX:g} subjects per arm",
+        "2 subjects per arm (the smallest t-test design); lower `power` or `delta`",
     )
 
 
@@ -481,16 +558,15 @@ def sample_size_ttest(
     >>> float(sample_size_ttest(0.5, 1.0).n_per_arm.round(4))
     63.7656
     """
-    d = _check_delta_nonzero(delta)
-    s = check_positive("sd", sd)
-    a, sided = _check_alpha_sided(alpha, sided)
-    p = _check_power(power, a)
+    d, s, p, a, sided = _check_size_args(delta, "sd", sd, power, alpha, sided)
     r = check_positive("ratio", ratio)
     b = broadcast(d=d, s=s, p=p, a=a, r=r)
     n = _sample_size_t(b["d"], b["s"], b["p"], b["a"], sided, b["r"])
-    n_up = np.ceil(n - 1e-9)  # a root within solver tolerance of an integer is that integer
-    ncp, df = _two_sample_ncp_df(b["d"], b["s"], n_up, b["r"], None)
-    return SampleSize(n, n_up, _t_power(ncp, df, b["a"], sided), n * (1.0 + b["r"]))
+
+    def power_at(n_up: FloatArray) -> FloatArray:
+        return _t_power(*_two_sample_ncp_df(b["d"], b["s"], n_up, b["r"], None), b["a"], sided)
+
+    return _rounded_up(n, power_at, n * (1.0 + b["r"]))
 
 
 def sample_size_ztest(
@@ -523,16 +599,15 @@ def sample_size_ztest(
     >>> float(sample_size_ztest(0.5, 1.0).n_per_arm.round(4))
     62.791
     """
-    d = _check_delta_nonzero(delta)
-    s = check_positive("sd", sd)
-    a, sided = _check_alpha_sided(alpha, sided)
-    p = _check_power(power, a)
+    d, s, p, a, sided = _check_size_args(delta, "sd", sd, power, alpha, sided)
     r = check_positive("ratio", ratio)
-    z = stats.norm.isf(a / sided) + stats.norm.isf(1.0 - p)
+    z = _z_quantile_sum(a, p, sided)
     n = np.asarray((z * s / d) ** 2 * (1.0 + 1.0 / r), dtype=np.float64)
-    n_up = np.ceil(n - 1e-9)
-    se = s * np.sqrt(1.0 / (r * n_up) + 1.0 / n_up)
-    return SampleSize(n, n_up, _z_power(np.abs(d) / se, a, sided), n * (1.0 + r))
+
+    def power_at(n_up: FloatArray) -> FloatArray:
+        return _z_power(np.abs(d) / _two_sample_se(s, n_up, r), a, sided)
+
+    return _rounded_up(n, power_at, n * (1.0 + r))
 
 
 def solve_ttest(
@@ -591,7 +666,7 @@ def solve_ttest(
     a, sided = _check_alpha_sided(alpha, sided)
 
     if unknown == "power":
-        p_out = power_ttest(delta, sd, n_per_arm, alpha, sided, ratio=ratio)  # type: ignore[arg-type]
+        p_out = power_ttest(delta, sd, n_per_arm, alpha, sided, ratio=ratio)
         b = broadcast(
             d=as_float_array("delta", delta),
             n=as_float_array("n_per_arm", n_per_arm),
@@ -612,9 +687,9 @@ def solve_ttest(
         return TTestSolution(b["d"], b["n"], b["p"], b["r"], unknown)
 
     assert p is not None
-    n = _check_n("n_per_arm", n_per_arm)  # type: ignore[arg-type]
+    n = _check_n("n_per_arm", n_per_arm)
     if unknown == "delta":
-        r = check_positive("ratio", ratio)  # type: ignore[arg-type]
+        r = check_positive("ratio", ratio)
         _check_ratio_arms(n, r)
         b = broadcast(s=s, n=n, p=p, a=a, r=r)
 
@@ -624,7 +699,7 @@ def solve_ttest(
             ncp, df = _two_sample_ncp_df(x, s_, n_, r_, None)
             return _t_power(ncp, df, a_, sided)
 
-        z = stats.norm.isf(b["a"] / sided) + stats.norm.isf(1.0 - b["p"])
+        z = _z_quantile_sum(b["a"], b["p"], sided)
         high = 2.0 * z * b["s"] * np.sqrt(1.0 / (b["r"] * b["n"]) + 1.0 / b["n"]) + 1e-6
         d_out = _solve_increasing(
             in_delta,
@@ -739,6 +814,13 @@ def power_paired(
     n = _check_n("n_pairs", n_pairs)
     a, sided = _check_alpha_sided(alpha, sided)
     broadcast(delta=d, sd_diff=s, n_pairs=n, alpha=a)
+    return _paired_power(d, s, n, a, sided)
+
+
+def _paired_power(
+    d: FloatArray, s: FloatArray, n: FloatArray, a: FloatArray, sided: int
+) -> FloatArray:
+    """Power of the paired t test on ``n`` differences with SD ``s``."""
     return _t_power(np.abs(d) * np.sqrt(n) / s, n - 1.0, a, sided)
 
 
@@ -757,19 +839,38 @@ def _sample_size_one_sample(
     def fn(n: FloatArray, d_: FloatArray, s_: FloatArray, a_: FloatArray) -> FloatArray:
         return _t_power(np.abs(d_) * np.sqrt(n) / (scale * s_), n - df_lost, a_, sided)
 
-    z = stats.norm.isf(a / sided) + stats.norm.isf(1.0 - p)
+    z = _z_quantile_sum(a, p, sided)
     n_z = (z * scale * s / d) ** 2
-    return _solve_increasing(
+    return _solve_sample_size(
         fn,
         p,
         np.full(np.shape(n_z), n_low),
         np.maximum(n_z * 1.2 + 4.0, 2.0 * n_low),
         (d, s, a),
-        high_limit=_N_MAX,
-        below_message=f"the requested `power` is already exceeded with {n_low:g} subjects "
-        "(the smallest design); lower `power` or `delta`",
-        above_message=f"the requested `power` needs more than {_N_MAX:g} subjects",
+        f"{n_low:g} subjects (the smallest design); lower `power` or `delta`",
+        "subjects",
     )
+
+
+def _one_sample_size(
+    delta: ArrayLike,
+    sd_name: str,
+    sd: ArrayLike,
+    power: ArrayLike,
+    alpha: ArrayLike,
+    sided: int,
+    design: tuple[float, float, float],
+    power_at: Callable[[FloatArray, FloatArray, FloatArray, FloatArray, int], FloatArray],
+) -> SampleSize:
+    """Sample size of a one-sample t design (paired, crossover): checks, solve, round up.
+
+    ``design`` is ``(df_lost, scale, n_low)`` of :func:`_sample_size_one_sample`;
+    ``power_at(d, s, n, a, sided)`` is the design's power.
+    """
+    d, s, p, a, sided = _check_size_args(delta, sd_name, sd, power, alpha, sided)
+    b = broadcast(d=d, s=s, p=p, a=a)
+    n = _sample_size_one_sample(b["d"], b["s"], b["p"], b["a"], sided, *design)
+    return _rounded_up(n, lambda n_up: power_at(b["d"], b["s"], n_up, b["a"], sided), n)
 
 
 def sample_size_paired(
@@ -793,12 +894,6 @@ def sample_size_paired(
     >>> float(sample_size_paired(0.5, 1.0).n_per_arm_rounded)
     34.0
     """
-    d = _check_delta_nonzero(delta)
-    s = check_positive("sd_diff", sd_diff)
-    a, sided = _check_alpha_sided(alpha, sided)
-    p = _check_power(power, a)
-    b = broadcast(d=d, s=s, p=p, a=a)
-    n = _sample_size_one_sample(b["d"], b["s"], b["p"], b["a"], sided, 1.0, 1.0, 2.0)
-    n_up = np.ceil(n - 1e-9)
-    attained = _t_power(np.abs(b["d"]) * np.sqrt(n_up) / b["s"], n_up - 1.0, b["a"], sided)
-    return SampleSize(n, n_up, attained, n)
+    return _one_sample_size(
+        delta, "sd_diff", sd_diff, power, alpha, sided, (1.0, 1.0, 2.0), _paired_power
+    )

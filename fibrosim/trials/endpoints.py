@@ -13,7 +13,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import pandas as pd
 from numpy.typing import ArrayLike
 from scipy import special, stats
 
@@ -27,20 +26,21 @@ from fibrosim._checks import (
     check_probability,
 )
 from fibrosim.trials.analytic import (
-    _N_MAX,
     SampleSize,
     _check_alpha_sided,
     _check_delta_nonzero,
     _check_n,
     _check_power,
     _check_ratio_arms,
-    _frame,
-    _sample_size_one_sample,
-    _solve_increasing,
+    _check_size_args,
+    _one_sample_size,
+    _rounded_up,
+    _solve_sample_size,
     _t_power,
-    _table,
+    _Tabular,
     _two_sample_ncp_df,
     _z_power,
+    _z_quantile_sum,
 )
 
 __all__ = [
@@ -133,6 +133,13 @@ def power_crossover(
     s = check_positive("sd_within", sd_within)
     n = _check_n("n_total", n_total, minimum=4.0)
     a, sided = _check_alpha_sided(alpha, sided)
+    return _crossover_power(d, s, n, a, sided)
+
+
+def _crossover_power(
+    d: FloatArray, s: FloatArray, n: FloatArray, a: FloatArray, sided: int
+) -> FloatArray:
+    """AB/BA crossover power: effect SE ``s * sqrt(2 / n)``, ``n - 2`` df."""
     return _t_power(np.abs(d) * np.sqrt(n / 2.0) / s, n - 2.0, a, sided)
 
 
@@ -158,15 +165,11 @@ def sample_size_crossover(
     >>> float(sample_size_crossover(0.5, 1.0).n_per_arm.round(2))
     64.77
     """
-    d = _check_delta_nonzero(delta)
-    s = check_positive("sd_within", sd_within)
-    a, sided = _check_alpha_sided(alpha, sided)
-    p = _check_power(power, a)
-    b = broadcast(d=d, s=s, p=p, a=a)
-    n = _sample_size_one_sample(b["d"], b["s"], b["p"], b["a"], sided, 2.0, np.sqrt(2.0), 4.0)
-    n_up = np.ceil(n - 1e-9)
-    ncp = np.abs(b["d"]) * np.sqrt(n_up / 2.0) / b["s"]
-    return SampleSize(n, n_up, _t_power(ncp, n_up - 2.0, b["a"], sided), n)
+    # the solver's standard error is sqrt(2) * sd_within / sqrt(n), with n - 2 df
+    design = (2.0, float(np.sqrt(2.0)), 4.0)
+    return _one_sample_size(
+        delta, "sd_within", sd_within, power, alpha, sided, design, _crossover_power
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -350,22 +353,13 @@ def sample_size_ancova(
         return _ancova_power_core(d_, s_, n, rho_, a_, sided, r, method)
 
     sd_resid = b["s"] * np.sqrt(1.0 - b["rho"] ** 2)
-    z = stats.norm.isf(b["a"] / sided) + stats.norm.isf(1.0 - b["p"])
+    z = _z_quantile_sum(b["a"], b["p"], sided)
     n_z = (z * sd_resid / b["d"]) ** 2 * (1.0 + 1.0 / b["r"])
     n_low = np.maximum(2.0, 2.0 / b["r"])
-    n = _solve_increasing(
-        fn,
-        b["p"],
-        n_low,
-        np.maximum(n_z * 1.2 + 6.0, 1.5 * n_low),
-        (b["d"], b["s"], b["rho"], b["a"], b["r"]),
-        high_limit=_N_MAX,
-        below_message="the requested `power` is already exceeded with 2 subjects per arm",
-        above_message=f"the requested `power` needs more than {_N_MAX:g} subjects per arm",
-    )
-    n_up = np.ceil(n - 1e-9)
-    attained = _ancova_power_core(b["d"], b["s"], n_up, b["rho"], b["a"], sided, b["r"], method)
-    return SampleSize(n, n_up, attained, n * (1.0 + b["r"]))
+    args = (b["d"], b["s"], b["rho"], b["a"], b["r"])
+    high = np.maximum(n_z * 1.2 + 6.0, 1.5 * n_low)
+    n = _solve_sample_size(fn, b["p"], n_low, high, args, "2 subjects per arm")
+    return _rounded_up(n, lambda n_up: fn(n_up, *args), n * (1.0 + b["r"]))
 
 
 # --------------------------------------------------------------------------------------------
@@ -501,19 +495,9 @@ def sample_size_two_proportions(
         return _proportions_power(pt_, pc_, n, r_, a_, sided, method)
 
     n_low = np.maximum(1.0, 1.0 / b["r"])
-    n = _solve_increasing(
-        fn,
-        b["p"],
-        n_low,
-        n_low * 100.0,
-        (b["pt"], b["pc"], b["r"], b["a"]),
-        high_limit=_N_MAX,
-        below_message="the requested `power` is already exceeded with one subject per arm",
-        above_message=f"the requested `power` needs more than {_N_MAX:g} subjects per arm",
-    )
-    n_up = np.ceil(n - 1e-9)
-    attained = _proportions_power(b["pt"], b["pc"], n_up, b["r"], b["a"], sided, method)
-    return SampleSize(n, n_up, attained, n * (1.0 + b["r"]))
+    args = (b["pt"], b["pc"], b["r"], b["a"])
+    n = _solve_sample_size(fn, b["p"], n_low, n_low * 100.0, args, "one subject per arm")
+    return _rounded_up(n, lambda n_up: fn(n_up, *args), n * (1.0 + b["r"]))
 
 
 def responder_probability(
@@ -561,8 +545,8 @@ def responder_probability(
     return np.asarray(special.ndtr((-r * b - m) / s), dtype=np.float64)
 
 
-@dataclass(frozen=True, slots=True)
-class ResponderLoss:
+@dataclass(frozen=True, slots=True, repr=False)
+class ResponderLoss(_Tabular):
     """What dichotomising a normal change score at a responder threshold costs.
 
     Attributes
@@ -582,13 +566,6 @@ class ResponderLoss:
     n_continuous: FloatArray
     n_responder: FloatArray
     efficiency: FloatArray
-
-    def to_dataframe(self) -> pd.DataFrame:
-        """One row per scenario."""
-        return _frame(self)
-
-    def __repr__(self) -> str:
-        return _table(self)
 
 
 def dichotomisation_loss(
@@ -632,10 +609,7 @@ def dichotomisation_loss(
     >>> float(loss.efficiency.round(3))
     0.619
     """
-    d = _check_delta_nonzero(delta)
-    s = check_positive("sd_change", sd_change)
-    a, sided = _check_alpha_sided(alpha, sided)
-    p = _check_power(power, a)
+    d, s, p, a, sided = _check_size_args(delta, "sd_change", sd_change, power, alpha, sided)
     p_c = responder_probability(mean_change_c, s, baseline, reduction)
     p_t = responder_probability(np.asarray(mean_change_c) + d, s, baseline, reduction)
     z_a, z_b = stats.norm.isf(a / sided), stats.norm.isf(1.0 - p)

@@ -31,6 +31,7 @@ from fibrosim._checks import (
     check_integer,
     check_positive,
 )
+from fibrosim.trials.analytic import _two_sample_se
 
 __all__ = [
     "MultiplePower",
@@ -146,8 +147,7 @@ def _endpoint_ncp(
     s = check_positive("sd", sd)
     n = check_positive("n_per_arm", n_per_arm)
     r = check_positive("ratio", ratio)
-    se = s * np.sqrt(1.0 / (r * n) + 1.0 / n)
-    return np.asarray(d / se, dtype=np.float64)
+    return np.asarray(d / _two_sample_se(s, n, r), dtype=np.float64)
 
 
 def power_coprimary(
@@ -407,7 +407,7 @@ def power_multiarm(
     a = float(check_in_interval("alpha", alpha, 0.0, 0.5, closed="neither"))
     rho = r / (1.0 + r)
     c = dunnett_critical(k, a, rho) if method == "dunnett" else float(stats.norm.isf(a / k))
-    ncp = d / (s * np.sqrt(1.0 / (r * n) + 1.0 / n))
+    ncp = d / _two_sample_se(s, n, r)
     each = special.ndtr(ncp - c)
     none = _equicorrelated(ncp - c, rho)  # P(Z_i - ncp_i > ncp_i - c) = P(Z_i < c) by symmetry
     return MultiplePower(
