@@ -25,7 +25,7 @@ from fibrosim._checks import (
     check_positive,
     check_probability,
 )
-from fibrosim.trials.analytic import (
+from fibrosim.trials._ttest_core import (
     SampleSize,
     _check_alpha_sided,
     _check_delta_nonzero,

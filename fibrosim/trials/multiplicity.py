@@ -31,7 +31,7 @@ from fibrosim._checks import (
     check_integer,
     check_positive,
 )
-from fibrosim.trials.analytic import _two_sample_se
+from fibrosim.trials._ttest_core import _two_sample_se
 
 __all__ = [
     "MultiplePower",
