@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 import shutil
 import tomllib
@@ -32,7 +33,7 @@ def test_density_integrates_to_one_and_matches_cdf(prior):
     cuts = [float(c) for c in prior.quantile([0.25, 0.5, 0.75])]
     edges = [lo, *cuts, hi]
     total = 0.0
-    for a, b in zip(edges[:-1], edges[1:], strict=True):
+    for a, b in itertools.pairwise(edges):
         if isinstance(prior, P.LogTTau2):
             # polynomial tails on log τ in both directions: quad reaches ~1e-11 there; the
             # mass outside e^-700 < τ < e^350 (t5 tails beyond 270 scales) is below 1e-13
@@ -72,13 +73,18 @@ def test_log_tau2_priors_transform_with_the_jacobian():
     lt = P.LogTTau2(-3.02, 2.27)
     tau = np.array([0.01, 0.2, 1.5])
     # P(τ <= t) = P(log τ² <= 2 log t)
-    np.testing.assert_allclose(ln.cdf(tau), stats.norm.cdf(2 * np.log(tau), -2.05, 1.71), rtol=1e-14)
-    np.testing.assert_allclose(lt.cdf(tau), stats.t.cdf(2 * np.log(tau), 5, -3.02, 2.27), rtol=1e-14)
+    np.testing.assert_allclose(
+        ln.cdf(tau), stats.norm.cdf(2 * np.log(tau), -2.05, 1.71), rtol=1e-14
+    )
+    np.testing.assert_allclose(
+        lt.cdf(tau), stats.t.cdf(2 * np.log(tau), 5, -3.02, 2.27), rtol=1e-14
+    )
     # density on τ = density of log τ² at 2 log τ times |d log τ² / dτ| = 2/τ
     np.testing.assert_allclose(ln.pdf(tau), stats.norm.pdf(2 * np.log(tau), -2.05, 1.71) * 2 / tau,
                                rtol=1e-13)  # fmt: skip
     # τ itself is log-normal with meanlog mu/2 and sdlog sigma/2 (bayesmeta's TurnerEtAlPrior)
-    np.testing.assert_allclose(ln.pdf(tau), stats.lognorm.pdf(tau, 1.71 / 2, scale=math.exp(-2.05 / 2)),
+    lognormal = stats.lognorm.pdf(tau, 1.71 / 2, scale=math.exp(-2.05 / 2))
+    np.testing.assert_allclose(ln.pdf(tau), lognormal,
                                rtol=1e-13)  # fmt: skip
 
 
@@ -117,9 +123,12 @@ def test_rhodes_median_column_of_the_notes():
     # "median τ (non-pharm)" column of section 4b, to the 3 printed decimals
     rows = {"obstetric": 0.136, "resource_use": 0.300, "internal_structure": 0.318,
             "physical_health_pain_qol": 0.221, "signs_symptoms_infection": 0.239,
-            "mental_health": 0.146, "biological_marker": 0.195, "subjective_outcomes": 0.270}  # fmt: skip
+            "mental_health": 0.146, "biological_marker": 0.195,
+            "subjective_outcomes": 0.270}  # fmt: skip
     for outcome, median in rows.items():
-        assert float(P.rhodes2015(outcome, "nonpharma").quantile(0.5)) == pytest.approx(median, abs=5e-4)
+        assert float(P.rhodes2015(outcome, "nonpharma").quantile(0.5)) == pytest.approx(
+            median, abs=5e-4
+        )
 
 
 def test_tables_are_complete_and_labels_work():
@@ -127,7 +136,9 @@ def test_tables_are_complete_and_labels_work():
         P.LogNormalTau2(-2.99, 1.74)  # fmt: skip
     assert P.rhodes2015("mental health outcome", "non-pharmacological (any)").location == -3.85
     assert P.rhodes2015("obstetric", "pharma_vs_pharma", area="cancer") == P.LogTTau2(-1.85, 2.41)
-    assert P.rhodes2015("obstetric", "pharma_vs_pharma", area="respiratory") == P.LogTTau2(-6.31, 2.31)
+    assert P.rhodes2015("obstetric", "pharma_vs_pharma", area="respiratory") == P.LogTTau2(
+        -6.31, 2.31
+    )
     # 16 outcomes x 5 comparisons (Turner) and 8 x 3 x 3 areas (Rhodes), plus general rows
     base = P.studies_dir() / "priors"
     turner = (base / "turner2015.csv").read_text(encoding="utf-8").splitlines()
@@ -149,11 +160,19 @@ def test_table_metadata_carries_citation_and_quirk():
 
 
 def test_unknown_setting_lists_valid_ones():
-    with pytest.raises(ValueError, match=r"`outcome` must be one of \['adverse_events', .*'withdrawals'\] \(or their labels\); got 'fatigue'"):
+    with pytest.raises(
+        ValueError,
+        match=r"`outcome` must be one of \['adverse_events', .*'withdrawals'\] "
+        r"\(or their labels\); got 'fatigue'",
+    ):
         P.turner2015("fatigue")
-    with pytest.raises(ValueError, match=r"`comparison` must be one of \['any', 'nonpharma_vs_nonpharma'"):
+    with pytest.raises(
+        ValueError, match=r"`comparison` must be one of \['any', 'nonpharma_vs_nonpharma'"
+    ):
         P.turner2015("pain", "drug")
-    with pytest.raises(ValueError, match=r"`area` must be one of \['cancer', 'other', 'respiratory'\]; got 'skin'"):
+    with pytest.raises(
+        ValueError, match=r"`area` must be one of \['cancer', 'other', 'respiratory'\]; got 'skin'"
+    ):
         P.rhodes2015("mental_health", "nonpharma", area="skin")
     with pytest.raises(ValueError, match=r"`comparison` for outcome 'pain' must be one of"):
         P.turner2015("pain", "any")
@@ -168,14 +187,16 @@ def test_studies_dir_env_override_and_bad_table(tmp_path, monkeypatch):
     monkeypatch.setenv("FIBROSIM_STUDIES", str(tmp_path))
     assert P.turner2015("pain", "pharma_vs_placebo") == P.LogNormalTau2(-1.0, 1.0)
     (dst / "turner2015.csv").write_text(text.replace("-1.00,1.00", "-1.00,abc"), encoding="utf-8")
-    with pytest.raises(ValueError, match=r"turner2015.csv, row \d+, column 'sigma': not a number \('abc'\)"):
+    with pytest.raises(
+        ValueError, match=r"turner2015.csv, row \d+, column 'sigma': not a number \('abc'\)"
+    ):
         P.turner2015("pain", "pharma_vs_placebo")
     monkeypatch.setenv("FIBROSIM_STUDIES", str(tmp_path / "missing"))
     with pytest.raises(FileNotFoundError, match=r"FIBROSIM_STUDIES=.* is not a folder"):
         P.turner2015()
 
 
-# -- validation and improper priors -----------------------------------------------------------------
+# -- validation and improper priors ------------------------------------------------------------
 @pytest.mark.parametrize(
     ("make", "match"),
     [
