@@ -434,7 +434,7 @@ def test_bad_input_messages(call: object, message: str) -> None:
 
 def test_non_numeric_is_a_type_error() -> None:
     with pytest.raises(TypeError, match=r"`delta` must be numeric; got 'a'"):
-        an.power_ttest("a", 1.0, 20)  # type: ignore[arg-type]
+        an.power_ttest("a", 1.0, 20)
 
 
 # ------------------------------------------------------------------------------------------
