@@ -186,7 +186,8 @@ class QuadReference:
             pts.append(float(mu_prior[0]))
         self.pts = sorted({p for p in pts if self.lo < p < self.hi})
         self.c = 0.5 * math.log(np.mean(v))
-        self.shift = self._log_joint_x(self.c)
+        # scale by the largest value on a coarse log τ scan, so exp() stays in range
+        self.shift = max(self._log_joint_x(x) for x in np.linspace(self.c - 20, self.c + 10, 61))
         self.norm = self._int_x(lambda t: 1.0)
 
     def _log_lik_mu(self, mu, tau):
