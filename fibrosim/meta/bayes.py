@@ -300,7 +300,7 @@ class BayesRandomEffects:
         xarray.DataTree
             Group ``posterior`` with dims ``chain`` (1) and ``draw`` (n), any batch dims
             (``analysis`` or ``analysis_0``, ...), and ``study``; variables ``mu``, ``tau``,
-            ``theta`` and ``theta_new``.
+            ``theta`` and ``theta_new``.  Padded studies of a ragged batch draw NaN.
         """
         n_draws = int(check_integer("n", n, minimum=1))
         gen = check_rng(rng)
@@ -361,7 +361,8 @@ class BayesRandomEffects:
             stats_[name] = (marg.mean, marg.sd, marg.median, central, shortest)
         for idx in index:
             for name, (mean, sd, med, central, shortest) in stats_.items():
-                row: dict[str, Any] = {"analysis": idx if idx else 0, "parameter": name}
+                label: Any = idx[0] if len(idx) == 1 else idx
+                row: dict[str, Any] = {"analysis": label, "parameter": name}
                 row |= {
                     "mean": float(mean[idx]),
                     "sd": float(sd[idx]),
