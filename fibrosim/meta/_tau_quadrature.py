@@ -470,7 +470,7 @@ def build_tau_grid(y: FloatArray, v: FloatArray, prior: TauPrior, mu_prior: MuPr
     tau_ref = np.exp(xs[np.arange(b), np.argmax(gs, axis=1)])
 
     # adaptive Gauss-Kronrod panels on t in [0, 1], shared by the batch
-    todo = np.linspace(0.0, 1.0, 5)
+    todo = np.linspace(0.0, 1.0, 9)
     pending = np.stack([todo[:-1], todo[1:]], axis=1)
     done_edges: list[FloatArray] = []
     done_f: list[FloatArray] = []
