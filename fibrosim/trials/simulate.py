@@ -9,8 +9,9 @@
   definitions, MCAR/MAR/MNAR dropout with complete-case, LOCF/BOCF and multiple imputation.
 
 Reproducibility: the replicates of a design are cut into blocks of a fixed size that depends on
-the design only (never on ``chunk_size`` or the number of workers); block ``b`` uses its own
-``SeedSequence`` child, and per-block sums are combined in block order.  Any chunking, and Dask,
+the design only (never on ``chunk_size`` or the number of workers); block ``b`` draws from
+``Generator(SFC64(child b of the root SeedSequence))``, and per-block sums are combined in
+block order.  Any chunking, and Dask,
 therefore give bit-identical results.
 
 References
