@@ -409,6 +409,18 @@ def test_shortest_interval_has_equal_density_ends_and_level(crins):
         assert high - low <= c_high - c_low
 
 
+def test_tau_shortest_interval_interior_when_density_vanishes_at_zero():
+    # the log-normal prior on tau² has zero density at tau = 0, so the shortest interval is
+    # interior: equal densities at both ends and the right probability
+    post = fs.meta.bayes_random_effects(RY, RV, fs.priors.turner2015(), fs.priors.Normal(0, 1))
+    low, high = post.tau.interval(0.95, "shortest")
+    assert 0 < low < high
+    assert float(post.tau.cdf(high) - post.tau.cdf(low)) == pytest.approx(0.95, abs=1e-12)
+    assert float(post.tau.logpdf(low)) == pytest.approx(float(post.tau.logpdf(high)), abs=1e-8)
+    c_low, c_high = post.tau.interval(0.95)
+    assert high - low < c_high - c_low
+
+
 def test_quantile_inverts_cdf_and_pdf_is_cdf_derivative(crins):
     q = np.array([1e-6, 0.025, 0.3, 0.5, 0.975, 1 - 1e-6])
     for marg in (crins.mu, crins.tau, crins.predictive):

@@ -204,13 +204,21 @@ class TauGrid:
         self, t: FloatArray, panel: NDArray[np.intp], rows: NDArray[np.intp]
     ) -> FloatArray:
         """∫ from the panel's left edge to t (flat arrays), in units of exp(ref)."""
+        return self._partial_and_density(t, panel, rows)[0]
+
+    def _partial_and_density(
+        self, t: FloatArray, panel: NDArray[np.intp], rows: NDArray[np.intp]
+    ) -> tuple[FloatArray, FloatArray]:
+        """The partial integral and the integrand at t (d/dt of the former), in one pass."""
         a = self.edges[panel]
         half = 0.5 * (t - a)
         nodes = a[:, None] + half[:, None] * (1.0 + _GL_X[None, :])
+        nodes = np.concatenate([nodes, t[:, None]], axis=1)
         x = self.x_lo[rows, None] + nodes * self.length[rows, None]
         g = _log_integrand(self.prior, _subset(self.data, rows), x)
         f = np.exp(g - self.ref[rows, None])
-        return half * self.length[rows] * (f @ _GL_W)
+        length = self.length[rows]
+        return half * length * (f[:, :-1] @ _GL_W), f[:, -1] * length
 
     def _locate(self, tau: FloatArray) -> tuple[FloatArray, NDArray[np.intp], NDArray[np.intp]]:
         b, q = tau.shape
@@ -287,13 +295,15 @@ class TauGrid:
             pm = self.panel_mass[r, panel]
             t0 = a + (e - a) * np.clip(need / np.where(pm > 0, pm, 1.0), 0.0, 1.0)
 
+            slope: dict[str, FloatArray] = {}
+
             def fun(t: FloatArray, idx: NDArray[np.intp]) -> FloatArray:
-                return np.asarray(self._partial(t, panel[idx], r[idx]) - need[idx])
+                # the density at t comes out of the same integrand pass; deriv() reuses it
+                part, slope["f"] = self._partial_and_density(t, panel[idx], r[idx])
+                return np.asarray(part - need[idx])
 
             def deriv(t: FloatArray, idx: NDArray[np.intp]) -> FloatArray:
-                x = self.x_lo[r[idx]] + t * self.length[r[idx]]
-                g = _log_integrand(self.prior, _subset(self.data, r[idx]), x[:, None])[:, 0]
-                return np.exp(g - self.ref[r[idx]]) * self.length[r[idx]]
+                return slope["f"]
 
             t = solve_increasing(fun, deriv, a.copy(), e.copy(), t0, xtol=np.full(t0.shape, 1e-15))
             out[hi_idx] = np.exp(self.x_lo[r] + t * self.length[r])
