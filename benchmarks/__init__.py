@@ -1,0 +1,1 @@
+"""fibrosim benchmark suite (pytest-benchmark) and the runner that writes RESULTS.md."""

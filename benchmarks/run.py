@@ -937,8 +937,10 @@ def write_markdown(
         "How things are timed:",
         "",
         "- fibrosim and Python anchors: pytest-benchmark, median over rounds (at least 5, or a "
-        "fixed 2-5 rounds for calls over a second). Results include validation of inputs and "
-        "building the result objects.",
+        "fixed 2-5 rounds for slow calls and anchor loops). fibrosim's times include "
+        "validating the inputs and building the result objects. Both sides of a comparison "
+        "get the same data (the same seed and sizes; the R escalc anchor draws its own from "
+        "the same distribution).",
         "- metafor: inside R, `system.time` around a loop of fits (200 at k = 20, 3 at "
         "k = 1,000; escalc 3 calls on 10^6 rows) divided by the loop length, after one "
         "untimed warm-up fit; R start-up and loading metafor are not counted. metafor's rma "
