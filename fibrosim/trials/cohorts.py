@@ -27,11 +27,8 @@ Vidal LF, et al. Refractory fibromyalgia. Clin Rheumatol 2021;40(9). doi:10.1007
 
 from __future__ import annotations
 
-import csv
 import math
-import tomllib
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -54,22 +51,11 @@ __all__ = [
 _DEFAULTS_NAME = "cohort_defaults"
 
 
-def _defaults_dir() -> Path:
-    here = Path(__file__).resolve()
-    for candidate in (
-        here.parents[2] / "studies" / "design",
-        here.parents[1] / "_studies" / "design",
-    ):
-        if (candidate / f"{_DEFAULTS_NAME}.csv").exists():
-            return candidate
-    raise FileNotFoundError(
-        "cohort defaults not found: expected studies/design/cohort_defaults.csv in the checkout "
-        "or fibrosim/_studies/design/ in the installed package."
-    )
-
-
 def load_cohort_defaults() -> dict[str, dict[str, Any]]:
     """Rows of ``cohort_defaults.csv`` keyed by parameter, plus the TOML metadata under ``"_meta"``.
+
+    The table goes through :func:`fibrosim.studies.load`, so it is validated (types, codes,
+    duplicate parameters) like every other dataset before any default is used.
 
     Returns
     -------
@@ -77,15 +63,17 @@ def load_cohort_defaults() -> dict[str, dict[str, Any]]:
         ``{parameter: {"value": float, "unit", "code", "source", "doi", "location", "note"}}``
         and ``"_meta"``: the parsed ``cohort_defaults.toml`` (citations, derivations, notes).
     """
-    folder = _defaults_dir()
+    from fibrosim.studies import load
+
+    table = load(_DEFAULTS_NAME)
     rows: dict[str, dict[str, Any]] = {}
-    with open(folder / f"{_DEFAULTS_NAME}.csv", newline="", encoding="utf-8") as fh:
-        for row in csv.DictReader(fh):
-            entry: dict[str, Any] = dict(row)
-            entry["value"] = float(row["value"])
-            rows[row["parameter"]] = entry
-    with open(folder / f"{_DEFAULTS_NAME}.toml", "rb") as fh:
-        rows["_meta"] = tomllib.load(fh)
+    for record in table.drop(columns=["dataset"]).to_dict(orient="records"):
+        entry: dict[str, Any] = {
+            str(k): (None if isinstance(v, float) and v != v else v) for k, v in record.items()
+        }
+        entry["value"] = float(record["value"])
+        rows[str(record["parameter"])] = entry
+    rows["_meta"] = dict(table.attrs["metadata"])
     return rows
 
 
