@@ -39,11 +39,11 @@ from fibrosim.meta.map import map_prior
 from fibrosim.meta.mixtures import NormalMixture, ess
 from fibrosim.report import Figure, Paragraph, Section, Table
 from fibrosim.trials import analytic, endpoints
-from fibrosim.trials.assurance import assurance, assurance_gs, assurance_mixture
 from fibrosim.trials.cohorts import DrugResistance, default_cohort, load_cohort_defaults
 from fibrosim.trials.designs import GroupSequentialDesign, ParallelDesign
+from fibrosim.trials.probability_of_success import assurance, assurance_gs, assurance_mixture
 from fibrosim.trials.sequential import gs_crossing
-from fibrosim.trials.simulate import simulate, simulate_assurance
+from fibrosim.trials.simulation import simulate, simulate_assurance
 
 if str(Path(__file__).resolve().parent) not in sys.path:
     sys.path.insert(0, str(Path(__file__).resolve().parent))

@@ -14,7 +14,7 @@ from benchmarks import anchors
 from benchmarks.conftest import record, run
 from fibrosim.grid import simulate_grid
 from fibrosim.trials.designs import ParallelDesign
-from fibrosim.trials.simulate import simulate
+from fibrosim.trials.simulation import simulate
 
 N_PER_ARM = 64
 DESIGNS = {
@@ -22,7 +22,7 @@ DESIGNS = {
     "student": ParallelDesign(N_PER_ARM, -0.5, 1.0, analysis="student"),
 }
 
-# Random variates per simulated trial, read from fibrosim/trials/simulate.py (_single_contrast)
+# Random variates per simulated trial, read from fibrosim/trials/simulation.py (_single_contrast)
 # and patient_level.py (simulate_groups_block): the sufficient-statistic ANCOVA draws 2 normals
 # and 2 chi-squares, Student 1 normal and 1 chi-square; the patient-level engine draws a
 # follow-up normal per patient, plus a baseline normal when the analysis uses it (ANCOVA).

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from fibrosim.trials import simulate as sim
+from fibrosim.trials import simulation as sim
 from fibrosim.trials.designs import design_fields
 
 __all__ = ["simulate_grid"]

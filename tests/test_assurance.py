@@ -1,4 +1,4 @@
-"""fibrosim.trials.assurance: closed form, limits, mixtures, group-sequential designs."""
+"""Assurance: closed form, limits, mixtures, group-sequential designs."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import pytest
 from scipy import integrate, stats
 
 from fibrosim.trials import analytic as an
-from fibrosim.trials import assurance as asr
+from fibrosim.trials import probability_of_success as asr
 from fibrosim.trials import sequential as sq
 
 

@@ -9,7 +9,7 @@ import xarray as xr
 
 from fibrosim.grid import simulate_grid
 from fibrosim.trials.designs import GroupSequentialDesign, MultiArmDesign, ParallelDesign
-from fibrosim.trials.simulate import child_seed, simulate
+from fibrosim.trials.simulation import child_seed, simulate
 
 DESIGN = ParallelDesign(30, 0.0, 1.0, analysis="ttest", dropout=0.1)
 AXES = {"effect": [0.0, -0.5], "n_per_arm": [20, 40]}

@@ -24,7 +24,7 @@ from fibrosim.trials.designs import (
     MultiEndpointDesign,
     ParallelDesign,
 )
-from fibrosim.trials.simulate import (
+from fibrosim.trials.simulation import (
     SimulationResult,
     simulate,
     simulate_assurance,
@@ -770,12 +770,15 @@ def test_peak_memory_is_flat_in_n_sims() -> None:
     assert large < 1.2 * small, (small, large)
 
 
-def test_public_contract_fs_trials_simulate_is_callable() -> None:
+def test_public_contract_names_functions_even_after_their_modules_are_imported() -> None:
     import fibrosim as fs
+    import fibrosim.trials.probability_of_success
+    import fibrosim.trials.simulation
 
     design = ParallelDesign(20, -0.5, 1.0)
+    assert fs.trials.simulate is simulate
     assert fs.trials.simulate(design, 1000, rng=3).power == simulate(design, 1000, rng=3).power
-    assert fs.trials.simulate.simulate is simulate
+    assert fs.trials.assurance is fibrosim.trials.probability_of_success.assurance
 
 
 @pytest.mark.parametrize("slope", [0.0, 1.0, -2.5, 5.0])

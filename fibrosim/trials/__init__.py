@@ -32,7 +32,7 @@ _BY_MODULE = {
         "dunnett_critical",
     ),
     "sequential": ("gs_bounds", "GSDesign", "gs_crossing", "conditional_power", "predictive_power"),
-    "assurance": ("assurance", "assurance_mixture", "assurance_gs"),
+    "probability_of_success": ("assurance", "assurance_mixture", "assurance_gs"),
     "grid_power": ("power_grid",),
     "designs": (
         "ParallelDesign",
@@ -42,16 +42,20 @@ _BY_MODULE = {
         "GroupSequentialDesign",
     ),
     "cohorts": ("CohortModel",),
-    "simulate": ("simulate", "simulate_assurance", "SimulationResult"),
+    "simulation": ("simulate", "simulate_assurance", "SimulationResult"),
 }
 
 _NAMES = {name: module for module, names in _BY_MODULE.items() for name in names}
-# submodules by their own names; `assurance` and `simulate` name the functions, not the modules
+# submodules by their own names (the modules of `assurance` and `simulate` are named
+# differently from those functions, so importing a module never shadows a function)
 _NAMES.update(
     {
         m: m
         for m in (
             "analytic",
+            "probability_of_success",
+            "simulation",
+            "patient_level",
             "endpoints",
             "multiplicity",
             "sequential",

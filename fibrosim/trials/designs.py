@@ -2,7 +2,7 @@
 
 Every design is a frozen, slotted dataclass checked once in ``__post_init__``; an invalid field
 raises a ``ValueError`` (or ``TypeError``) naming the field, the value and what is allowed.  A
-design says *what* is compared and *how it is analysed*; :func:`fibrosim.trials.simulate.simulate`
+design says *what* is compared and *how it is analysed*; :func:`fibrosim.trials.simulation.simulate`
 turns it into operating characteristics.
 
 Signs follow fibrosim's convention: an effect is treatment minus control on the outcome's own

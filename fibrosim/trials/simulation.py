@@ -27,8 +27,6 @@ O'Hagan A, Stevens JW, Campbell MJ. Assurance in clinical trial design. Pharm St
 from __future__ import annotations
 
 import math
-import sys
-import types
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -1030,7 +1028,7 @@ def simulate(
     Examples
     --------
     >>> from fibrosim.trials.designs import ParallelDesign
-    >>> from fibrosim.trials.simulate import simulate
+    >>> from fibrosim.trials.simulation import simulate
     >>> res = simulate(ParallelDesign(64, -0.5, 1.0, analysis="student"), 20_000, rng=1)
     >>> abs(res.power - 0.8015) < 4 * res.mcse
     True
@@ -1061,18 +1059,3 @@ def simulate_assurance(
     the sign of ``m`` turned towards benefit.
     """
     return simulate(design, n_sims, rng=rng, engine=engine, effect_prior=prior)
-
-
-class _CallableModule(types.ModuleType):
-    """The simulate module, callable as :func:`simulate`.
-
-    The public contract is ``fs.trials.simulate(design, n_sims, rng=)``, but ``fibrosim.trials``
-    also has this submodule named ``simulate``, and importing a submodule binds its name on the
-    package.  Making the module callable lets both spellings work.
-    """
-
-    def __call__(self, design: Any, n_sims: int, **kwargs: Any) -> SimulationResult:
-        return simulate(design, n_sims, **kwargs)
-
-
-sys.modules[__name__].__class__ = _CallableModule
