@@ -29,6 +29,7 @@ __all__ = ["Marginal", "NormalMixtureMarginal", "solve_increasing"]
 
 FloatArray = NDArray[np.float64]
 _LOG_SQRT_2PI = 0.5 * math.log(2 * math.pi)
+_CHUNK = 4_000_000  # elements of (rows, points, nodes) temporaries per chunk
 
 
 def solve_increasing(
@@ -46,13 +47,13 @@ def solve_increasing(
     ``fun(x, active)`` and ``deriv(x, active)`` are evaluated only on the unconverged entries
     (``active`` selects them from the full flat arrays).  A Newton step that leaves the bracket
     is replaced by bisection, so the iteration always converges; it stops when the step is
-    below ``xtol``.
+    below ``xtol``.  Entries whose start is NaN are returned as NaN.
     """
     x = np.clip(np.asarray(x0, dtype=np.float64).copy(), lo, hi)
     lo = np.asarray(lo, dtype=np.float64).copy()
     hi = np.asarray(hi, dtype=np.float64).copy()
     xtol = np.broadcast_to(np.asarray(xtol, dtype=np.float64), x.shape)
-    active = np.ones(x.shape, dtype=bool)
+    active = ~np.isnan(x)  # NaN rows (padded studies of a ragged batch) stay NaN
     for _ in range(maxiter):
         idx = np.flatnonzero(active)
         if idx.size == 0:
@@ -276,22 +277,46 @@ class NormalMixtureMarginal(Marginal):
             self._cache["m"] = (mean, sd)
         return self._cache["m"]
 
+    def _rows(self, sl: slice) -> NormalMixtureMarginal:
+        part = NormalMixtureMarginal(self._w[sl], self._m[sl], self._s[sl])
+        return part
+
+    def _chunked(self, method: str, x: FloatArray) -> FloatArray | None:
+        """Split the rows when (rows, points, nodes) temporaries would exceed ~4e6 elements."""
+        rows, points = x.shape
+        step = max(1, _CHUNK // max(1, points * self._w.shape[1]))
+        if rows <= step:
+            return None
+        parts = [
+            getattr(self._rows(slice(lo, lo + step)), method)(x[lo : lo + step])
+            for lo in range(0, rows, step)
+        ]
+        return np.concatenate(parts, axis=0)
+
     def _z(self, x: FloatArray) -> FloatArray:
         return (x[:, :, None] - self._m[:, None, :]) / self._s[:, None, :]
 
     def _cdf(self, x: FloatArray) -> FloatArray:
+        if (out := self._chunked("_cdf", x)) is not None:
+            return out
         return np.asarray(np.einsum("bqn,bn->bq", special.ndtr(self._z(x)), self._w))
 
     def _sf(self, x: FloatArray) -> FloatArray:
+        if (out := self._chunked("_sf", x)) is not None:
+            return out
         return np.asarray(np.einsum("bqn,bn->bq", special.ndtr(-self._z(x)), self._w))
 
     def _logpdf(self, x: FloatArray) -> FloatArray:
+        if (out := self._chunked("_logpdf", x)) is not None:
+            return out
         z = self._z(x)
         with np.errstate(divide="ignore"):
             logw = np.log(self._w) - np.log(self._s) - _LOG_SQRT_2PI
         return np.asarray(special.logsumexp(logw[:, None, :] - 0.5 * z * z, axis=-1))
 
     def _quantile(self, q: FloatArray) -> FloatArray:
+        if (out := self._chunked("_quantile", q)) is not None:
+            return out
         # the mixture quantile lies between the smallest and largest component quantiles;
         # components of weight < 1e-25 (far τ tail nodes) are left out of the bracket, which
         # moves the probability by < 1e-22, far below any q in use
