@@ -13,6 +13,7 @@ from scipy import integrate, stats
 
 import fibrosim as fs
 from fibrosim.meta import priors as P
+from fibrosim.studies import StudyDataError, studies_dir
 
 PROPER = [
     P.HalfNormal(0.5),
@@ -140,7 +141,7 @@ def test_tables_are_complete_and_labels_work():
         -6.31, 2.31
     )
     # 16 outcomes x 5 comparisons (Turner) and 8 x 3 x 3 areas (Rhodes), plus general rows
-    base = P.studies_dir() / "priors"
+    base = studies_dir() / "priors"
     turner = (base / "turner2015.csv").read_text(encoding="utf-8").splitlines()
     rhodes = (base / "rhodes2015.csv").read_text(encoding="utf-8").splitlines()
     assert len(turner) == 1 + 1 + 80
@@ -148,7 +149,7 @@ def test_tables_are_complete_and_labels_work():
 
 
 def test_table_metadata_carries_citation_and_quirk():
-    base = P.studies_dir() / "priors"
+    base = studies_dir() / "priors"
     turner = tomllib.loads((base / "turner2015.toml").read_text(encoding="utf-8"))
     rhodes = tomllib.loads((base / "rhodes2015.toml").read_text(encoding="utf-8"))
     assert turner["doi"] == "10.1002/sim.6381"
@@ -179,7 +180,7 @@ def test_unknown_setting_lists_valid_ones():
 
 
 def test_studies_dir_env_override_and_bad_table(tmp_path, monkeypatch):
-    src = P.studies_dir() / "priors"
+    src = studies_dir() / "priors"
     dst = tmp_path / "priors"
     shutil.copytree(src, dst)
     text = (dst / "turner2015.csv").read_text(encoding="utf-8").replace("-1.83,1.52", "-1.00,1.00")
@@ -188,11 +189,14 @@ def test_studies_dir_env_override_and_bad_table(tmp_path, monkeypatch):
     assert P.turner2015("pain", "pharma_vs_placebo") == P.LogNormalTau2(-1.0, 1.0)
     (dst / "turner2015.csv").write_text(text.replace("-1.00,1.00", "-1.00,abc"), encoding="utf-8")
     with pytest.raises(
-        ValueError, match=r"turner2015.csv, row \d+, column 'sigma': not a number \('abc'\)"
+        StudyDataError,
+        match=r"turner2015.csv(.|\n)*row \d+, column 'sigma': must be a number; got 'abc'",
     ):
         P.turner2015("pain", "pharma_vs_placebo")
     monkeypatch.setenv("FIBROSIM_STUDIES", str(tmp_path / "missing"))
-    with pytest.raises(FileNotFoundError, match=r"FIBROSIM_STUDIES=.* is not a folder"):
+    with pytest.raises(
+        StudyDataError, match=r"FIBROSIM_STUDIES names a folder that does not exist"
+    ):
         P.turner2015()
 
 

@@ -7,9 +7,8 @@ them to τ with the Jacobian: if log τ² = 2 log τ has density g, then p(τ) =
 
 The empirical tables are data, not code: :func:`turner2015` and :func:`rhodes2015` read
 ``studies/priors/turner2015.csv`` and ``rhodes2015.csv``, whose metadata files (``*.toml``) carry
-the citation, DOI and the transcription check.  The studies folder is found from the environment
-variable ``FIBROSIM_STUDIES``, else ``<repository>/studies`` beside the package, else the copy
-shipped inside the package (``fibrosim/_studies``).
+the citation, DOI and the transcription check; they are read through
+:func:`fibrosim.studies.load`, so they are validated like every other dataset.
 
 Priors on μ: :class:`Normal` and :class:`Flat` (``mu_prior=None`` means flat).
 
@@ -29,12 +28,8 @@ doi:10.1016/j.jclinepi.2014.08.012
 
 from __future__ import annotations
 
-import csv
 import math
-import os
 from dataclasses import dataclass, field
-from functools import lru_cache
-from pathlib import Path
 from typing import ClassVar
 
 import numpy as np
@@ -57,7 +52,6 @@ __all__ = [
     "TauPrior",
     "Uniform",
     "rhodes2015",
-    "studies_dir",
     "turner2015",
 ]
 
@@ -711,61 +705,12 @@ class Flat(MuPrior):
 
 
 # -- empirical tables ------------------------------------------------------------------------
-def studies_dir() -> Path:
-    """The folder holding the evidence data (``studies/``).
+def _table_rows(name: str) -> tuple[dict[str, str | float], ...]:
+    """Rows of a prior table from ``studies/priors``, validated by :func:`fibrosim.studies.load`."""
+    from fibrosim.studies import load
 
-    ``FIBROSIM_STUDIES`` if set, else ``<repository>/studies`` beside the package (a checkout),
-    else the copy shipped inside the package (``fibrosim/_studies``).
-    """
-    env = os.environ.get("FIBROSIM_STUDIES")
-    if env:
-        path = Path(env)
-        if not path.is_dir():
-            raise FileNotFoundError(f"FIBROSIM_STUDIES={env!r} is not a folder.")
-        return path
-    package = Path(__file__).resolve().parent.parent
-    for candidate in (package.parent / "studies", package / "_studies"):
-        if candidate.is_dir():
-            return candidate
-    raise FileNotFoundError(
-        "cannot find the studies folder: set FIBROSIM_STUDIES, or run from a checkout with "
-        f"studies/ beside the package, or install the package with its data ({package})."
-    )
-
-
-def _read_table(
-    path: Path, columns: tuple[str, ...], numeric: tuple[str, ...]
-) -> tuple[dict[str, str | float], ...]:
-    """Read a small CSV table, checking its header and numeric columns (cached per file)."""
-    stat = path.stat()
-    return _read_table_cached(path, stat.st_mtime_ns, stat.st_size, columns, numeric)
-
-
-@lru_cache(maxsize=8)
-def _read_table_cached(
-    path: Path, _mtime: int, _size: int, columns: tuple[str, ...], numeric: tuple[str, ...]
-) -> tuple[dict[str, str | float], ...]:
-    with path.open(encoding="utf-8", newline="") as fh:
-        reader = csv.DictReader(fh)
-        header = tuple(reader.fieldnames or ())
-        missing = [c for c in columns if c not in header]
-        if missing:
-            raise ValueError(f"{path}: missing column(s) {missing}; header is {list(header)}.")
-        rows: list[dict[str, str | float]] = []
-        for line, raw in enumerate(reader, start=2):
-            row: dict[str, str | float] = {c: (raw[c] or "").strip() for c in columns}
-            for c in numeric:
-                try:
-                    value = float(row[c])
-                except ValueError:
-                    raise ValueError(
-                        f"{path}, row {line}, column {c!r}: not a number ({raw[c]!r})."
-                    ) from None
-                if not math.isfinite(value):
-                    raise ValueError(f"{path}, row {line}, column {c!r}: not finite ({value}).")
-                row[c] = value
-            rows.append(row)
-    return tuple(rows)
+    records = load(name).drop(columns=["dataset"]).to_dict(orient="records")
+    return tuple({str(k): v for k, v in row.items()} for row in records)
 
 
 def _match(kind: str, value: str, rows: tuple[dict[str, str | float], ...], code: str) -> str:
@@ -811,9 +756,7 @@ def turner2015(outcome: str = "general", comparison: str = "any") -> LogNormalTa
     >>> turner2015("pain", "nonpharma_vs_placebo")
     LogNormalTau2(mu=-2.05, sigma=1.71, setting='pain / nonpharma_vs_placebo')
     """
-    path = studies_dir() / "priors" / "turner2015.csv"
-    cols = ("outcome_type", "outcome_label", "comparison", "comparison_label", "mu", "sigma")
-    rows = _read_table(path, cols, ("mu", "sigma"))
+    rows = _table_rows("turner2015")
     out = _match("outcome", outcome, rows, "outcome_type")
     comp = _match("comparison", comparison, rows, "comparison")
     for row in rows:
@@ -866,9 +809,7 @@ def rhodes2015(outcome: str = "general", comparison: str = "any", area: str = "o
     >>> rhodes2015("physical_health_pain_qol", "nonpharma").location
     -3.02
     """
-    path = studies_dir() / "priors" / "rhodes2015.csv"
-    cols = ("outcome_type", "outcome_label", "comparison", "comparison_label", "area")
-    rows = _read_table(path, (*cols, "location", "scale"), ("location", "scale"))
+    rows = _table_rows("rhodes2015")
     out = _match("outcome", outcome, rows, "outcome_type")
     if out == "general":
         comp, where = "any", "any"
