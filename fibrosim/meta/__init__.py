@@ -22,6 +22,8 @@ __getattr__, __all__ = lazy_exports(
         "rank_test": "diagnostics",
         # bayes.py
         "bayes_random_effects": "bayes",
+        "BayesRandomEffects": "bayes",
+        "TauMarginal": "bayes",
         # map.py and mixtures.py
         "map_prior": "map",
         "NormalMixture": "mixtures",
