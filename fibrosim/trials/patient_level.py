@@ -35,10 +35,10 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy import integrate, optimize, special
 
-from fibrosim.trials.simulation import contrast_tests, decide, endpoint_tests
+from fibrosim.trials._analysis import contrast_tests, decide, endpoint_tests
 
 if TYPE_CHECKING:
-    from fibrosim.trials.simulation import EndpointsPlan, GroupsPlan
+    from fibrosim.trials._plans import EndpointsPlan, GroupsPlan
 
 __all__ = ["dropout_intercept", "simulate_endpoints_block", "simulate_groups_block"]
 

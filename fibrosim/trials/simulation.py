@@ -1,25 +1,25 @@
 """Vectorised Monte Carlo simulation of trial designs: one API, two engines.
 
-* The **sufficient-statistic engine** draws, per simulated trial, only what the analysis needs:
-  arm means (normal), sums of squares (scaled chi-square via ``standard_gamma``), ANCOVA pieces
-  from their exact joint sampling distribution, binomial responder counts.  Cost is O(arms) per
-  trial, independent of the sample size, and the result is exact for the normal model.
+* The **sufficient-statistic engine** (:mod:`fibrosim.trials._sufficient`) draws, per simulated
+  trial, only what the analysis needs: arm means (normal), sums of squares (scaled chi-square via
+  ``standard_gamma``), ANCOVA pieces from their exact joint sampling distribution, binomial
+  responder counts.  Cost is O(arms) per trial, independent of the sample size, and the result
+  is exact for the normal model.
 * The **patient-level engine** (:mod:`fibrosim.trials.patient_level`) simulates every patient for
   what is not normal: bounded, rounded 0-10 NRS scores, truncated baselines, responder
   definitions, MCAR/MAR/MNAR dropout with complete-case, LOCF/BOCF and multiple imputation.
 
+Both engines analyse their trials with the kernels of :mod:`fibrosim.trials._analysis` and run
+the plans that :mod:`fibrosim.trials._plans` compiles from a design; this module seeds and runs
+the blocks and combines them into a :class:`SimulationResult`.
+
 Reproducibility: the replicates of a design are cut into blocks of a fixed size that depends on
 the design only (never on ``chunk_size`` or the number of workers); block ``b`` draws from
 ``Generator(SFC64(child b of the root SeedSequence))``, and per-block sums are combined in
-block order.  Any chunking, and Dask,
-therefore give bit-identical results.
+block order.  Any chunking, and Dask, therefore give bit-identical results.
 
 References
 ----------
-Jennison C, Turnbull BW. Group Sequential Methods with Applications to Clinical Trials. Chapman &
-Hall/CRC; 2000 (stage-wise sufficient statistics).
-Shieh G. Power analysis and sample size planning in ANCOVA designs. Psychometrika
-2020;85:101-120 (exact distribution of the ANCOVA t statistic).
 O'Hagan A, Stevens JW, Campbell MJ. Assurance in clinical trial design. Pharm Stat
 2005;4:187-201.
 """
@@ -29,38 +29,42 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from functools import lru_cache
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import xarray as xr
 from numpy.typing import NDArray
-from scipy import special
 
-from fibrosim._checks import check_choice, check_integer, check_rng
-from fibrosim.trials.designs import (
-    CrossoverDesign,
-    FactorialDesign,
-    GroupSequentialDesign,
-    MultiArmDesign,
-    MultiEndpointDesign,
-    ParallelDesign,
+from fibrosim._checks import check_integer, check_rng
+
+# re-exported: the step procedures and t quantiles are tested through this module
+from fibrosim.trials._analysis import step_procedure as step_procedure
+from fibrosim.trials._analysis import t_quantile as t_quantile
+from fibrosim.trials._plans import (
+    CrossoverPlan,
+    EndpointsPlan,
+    GroupsPlan,
+    Plan,
+    SequentialPlan,
 )
+
+# re-exported: fibrosim.grid runs the same steps as simulate() cell by cell
+from fibrosim.trials._plans import block_size as block_size
+from fibrosim.trials._plans import choose_engine as choose_engine
+from fibrosim.trials._plans import compile_plan as compile_plan
+from fibrosim.trials._sufficient import (
+    crossover_sufficient,
+    endpoints_sufficient,
+    groups_sufficient,
+    sequential_sufficient,
+)
+from fibrosim.trials.patient_level import simulate_endpoints_block, simulate_groups_block
 
 __all__ = ["SimulationResult", "simulate", "simulate_assurance"]
 
 FloatArray = NDArray[np.float64]
-BoolArray = NDArray[np.bool_]
 Sampler = Callable[[int, np.random.Generator], FloatArray]
-
-#: Replicates per block of the sufficient-statistic engine (a constant: chunking groups blocks).
-SUFFICIENT_BLOCK = 1 << 15
-#: Memory budget of one block of the patient-level engine; the block size (replicates) is
-#: derived from the design so that its arrays stay within it.  A task holds one block at a time,
-#: so peak memory is flat in ``n_sims`` and far below 2 GB per worker.
-PATIENT_BLOCK_BYTES = 64 * 1024**2
-ENGINES = ("auto", "sufficient", "patient")
 
 
 # --------------------------------------------------------------------------------------------
@@ -89,586 +93,6 @@ def child_seed(seq: np.random.SeedSequence, index: int) -> np.random.SeedSequenc
 def seed_attrs(seq: np.random.SeedSequence) -> dict[str, Any]:
     """Root seed as attributes (entropy as a string: it may exceed 64 bits)."""
     return {"seed_entropy": str(seq.entropy), "seed_spawn_key": list(seq.spawn_key)}
-
-
-# --------------------------------------------------------------------------------------------
-# t quantiles without scipy in the hot path
-@lru_cache(maxsize=64)
-def _quantile_table(p: float, df_min: float) -> tuple[float, FloatArray]:
-    """Upper ``p`` quantile of t on a uniform grid in u = 1/df over [0, 1/df_min].
-
-    The grid is refined until linear interpolation is within 1e-9 of ``stdtrit`` at every
-    midpoint, so decisions differ from exact ones only when |t| is within 1e-9 of the bound.
-    """
-    n = 1025
-    while True:
-        u = np.linspace(0.0, 1.0 / df_min, n)
-        q = np.empty(n)
-        q[0] = special.ndtri(p)
-        q[1:] = special.stdtrit(1.0 / u[1:], p)
-        mid = 0.5 * (u[1:] + u[:-1])
-        err = np.max(np.abs(0.5 * (q[1:] + q[:-1]) - special.stdtrit(1.0 / mid, p)))
-        if err < 1e-9 or n > 1 << 22:
-            return float(u[1]), q
-        n = 2 * n - 1
-
-
-def t_quantile(p: float, df: FloatArray | float, df_min: float = 1.0) -> FloatArray:
-    """Vectorised t quantile ``F^-1(p; df)``; ``df`` is clipped to ``[df_min, inf]``."""
-    h, q = _quantile_table(float(p), float(df_min))
-    u = 1.0 / np.maximum(np.asarray(df, dtype=np.float64), df_min)
-    pos = u / h
-    i = np.minimum(pos.astype(np.intp), q.size - 2)
-    w = pos - i
-    return np.asarray(q[i] * (1.0 - w) + q[i + 1] * w)
-
-
-# --------------------------------------------------------------------------------------------
-# plans: what the engines consume
-@dataclass(frozen=True)
-class GroupsPlan:
-    """k parallel groups compared through linear contrasts of their means."""
-
-    n: tuple[int, ...]
-    means: tuple[float, ...]
-    contrasts: FloatArray
-    names: tuple[str, ...]
-    design: Any
-    prior_group: int | None = None  # the group whose mean an effect prior replaces
-
-    @property
-    def k(self) -> int:
-        return len(self.n)
-
-
-@dataclass(frozen=True)
-class CrossoverPlan:
-    design: CrossoverDesign
-    names: tuple[str, ...] = ("effect",)
-
-
-@dataclass(frozen=True)
-class SequentialPlan:
-    design: GroupSequentialDesign
-    names: tuple[str, ...] = ("effect",)
-
-
-@dataclass(frozen=True)
-class EndpointsPlan:
-    design: MultiEndpointDesign
-
-    @property
-    def names(self) -> tuple[str, ...]:
-        return self.design.endpoints.names
-
-
-Plan = GroupsPlan | CrossoverPlan | SequentialPlan | EndpointsPlan
-
-
-def compile_plan(design: Any) -> Plan:
-    """Translate a design into the plan an engine runs."""
-    if isinstance(design, ParallelDesign):
-        c = np.array([[-1.0, 1.0]])
-        return GroupsPlan((design.n_per_arm,) * 2, (0.0, design.effect), c, ("effect",), design, 1)
-    if isinstance(design, MultiArmDesign):
-        k = len(design.effects)
-        c = np.hstack([-np.ones((k, 1)), np.eye(k)])
-        n = (int(design.n_control or design.n_per_arm),) + (design.n_per_arm,) * k
-        names = tuple(design.arm_names or ())
-        return GroupsPlan(n, (0.0, *design.effects), c, names, design)
-    if isinstance(design, FactorialDesign):
-        a, b, ab = design.effect_a, design.effect_b, design.interaction
-        # cells: (A0 B0), (A1 B0), (A0 B1), (A1 B1)
-        c = np.array([[-0.5, 0.5, -0.5, 0.5], [-0.5, -0.5, 0.5, 0.5], [1.0, -1.0, -1.0, 1.0]])
-        fa, fb = design.factor_names
-        names = (fa, fb, f"{fa}:{fb}")
-        return GroupsPlan((design.n_per_cell,) * 4, (0.0, a, b, a + b + ab), c, names, design)
-    if isinstance(design, CrossoverDesign):
-        return CrossoverPlan(design)
-    if isinstance(design, MultiEndpointDesign):
-        return EndpointsPlan(design)
-    if isinstance(design, GroupSequentialDesign):
-        return SequentialPlan(design)
-    raise TypeError(
-        "`design` must be a ParallelDesign, MultiArmDesign, FactorialDesign, CrossoverDesign, "
-        f"GroupSequentialDesign or MultiEndpointDesign; got {type(design).__name__}."
-    )
-
-
-def patient_level_reason(plan: Plan) -> str | None:
-    """Why the sufficient-statistic engine is not exact for this plan (None if it is)."""
-    if isinstance(plan, EndpointsPlan):
-        return "patients drop out (MCAR)" if plan.design.dropout > 0 else None
-    if not isinstance(plan, GroupsPlan):
-        return None
-    d = plan.design
-    if d.cohort is not None and not d.cohort.is_continuous:
-        return "the cohort has a truncated baseline, bounded or rounded scores"
-    if d.dropout > 0 and (d.dropout_mechanism != "MCAR" or d.missing != "cc"):
-        return f"dropout is {d.dropout_mechanism} with missing={d.missing!r}"
-    return None
-
-
-def choose_engine(plan: Plan, engine: str) -> str:
-    check_choice("engine", engine, ENGINES)
-    reason = patient_level_reason(plan)
-    if engine == "auto":
-        return "sufficient" if reason is None else "patient"
-    if engine == "sufficient" and reason is not None:
-        raise ValueError(
-            f"`engine` 'sufficient' is not exact for this design because {reason}; use "
-            "engine='patient' or 'auto'."
-        )
-    if engine == "patient" and not isinstance(plan, (GroupsPlan, EndpointsPlan)):
-        raise ValueError(
-            f"`engine` 'patient' supports parallel-group designs only; got "
-            f"{type(plan.design).__name__}, which the sufficient-statistic engine simulates "
-            "exactly."
-        )
-    return engine
-
-
-def block_size(plan: Plan, engine: str) -> int:
-    """Replicates per block: a function of the design and engine only."""
-    if engine == "sufficient":
-        return SUFFICIENT_BLOCK
-    # about 16 float64 arrays of (block, patients) live at once in the patient-level engine
-    if isinstance(plan, EndpointsPlan):
-        per_rep = 16 * 8 * 2 * plan.design.n_per_arm * len(plan.names)
-    else:
-        assert isinstance(plan, GroupsPlan)
-        per_rep = 16 * 8 * sum(plan.n)
-    size = max(1, PATIENT_BLOCK_BYTES // per_rep)
-    return int(min(4096, 1 << (size.bit_length() - 1)))
-
-
-# --------------------------------------------------------------------------------------------
-# analysis kernels shared by both engines
-def contrast_tests(
-    analysis: str,
-    c: FloatArray,
-    n: FloatArray,
-    ybar: FloatArray,
-    *,
-    ss: FloatArray | None = None,
-    sd: float | None = None,
-    xbar: FloatArray | None = None,
-    sxx: FloatArray | None = None,
-    sxy: FloatArray | None = None,
-    syy: FloatArray | None = None,
-) -> tuple[FloatArray, FloatArray, FloatArray]:
-    """Estimate, SE and df of each contrast ``c @ means`` from per-group summaries.
-
-    ``n``, ``ybar``, ``ss``, ``xbar``: (B, k); ``sxx``, ``sxy``, ``syy``: (B,) pooled within-group
-    sums.  ``analysis`` "z" uses the known ``sd`` (df = inf), "student" the pooled variance
-    (df = N - k), "ttest" Welch-Satterthwaite per contrast, "ancova" OLS with a common baseline
-    slope (df = N - k - 1), "responder" proportions ``ybar`` (pairwise contrasts: pooled
-    two-proportion z test; others: Wald z).
-    """
-    with np.errstate(divide="ignore", invalid="ignore"):
-        est = ybar @ c.T
-        c2 = c * c
-        inv_n = 1.0 / n
-        if analysis == "z":
-            assert sd is not None
-            se = sd * np.sqrt(inv_n @ c2.T)
-            df = np.full_like(se, np.inf)
-        elif analysis == "student":
-            assert ss is not None
-            big_n = n.sum(axis=1)
-            s2 = ss.sum(axis=1) / (big_n - n.shape[1])
-            se = np.sqrt(s2[:, None] * (inv_n @ c2.T))
-            df = np.broadcast_to((big_n - n.shape[1])[:, None], se.shape).copy()
-        elif analysis == "ttest":
-            assert ss is not None
-            v = ss / (n - 1.0) * inv_n  # (B, k) variance of each group mean
-            var = v @ c2.T
-            se = np.sqrt(var)
-            df = var * var / ((v * v / (n - 1.0)) @ (c2 * c2).T)
-        elif analysis == "ancova":
-            assert xbar is not None and sxx is not None and sxy is not None and syy is not None
-            slope = sxy / sxx
-            big_n = n.sum(axis=1)
-            dfe = big_n - n.shape[1] - 1.0
-            s2 = (syy - slope * sxy) / dfe
-            cx = xbar @ c.T
-            est = est - slope[:, None] * cx
-            se = np.sqrt(s2[:, None] * (inv_n @ c2.T + cx * cx / sxx[:, None]))
-            df = np.broadcast_to(dfe[:, None], se.shape).copy()
-        elif analysis == "responder":
-            var = (ybar * (1.0 - ybar) * inv_n) @ c2.T
-            pairwise = (np.sum(c != 0, axis=1) == 2) & np.isclose(c.sum(axis=1), 0.0)
-            if np.any(pairwise):
-                a = np.argmax(c < 0, axis=1)
-                b = np.argmax(c > 0, axis=1)
-                cnt = ybar * n
-                pooled = (cnt[:, a] + cnt[:, b]) / (n[:, a] + n[:, b])
-                var_p = (
-                    pooled
-                    * (1 - pooled)
-                    * (inv_n[:, a] + inv_n[:, b])
-                    * (c[np.arange(len(c)), b] ** 2)
-                )
-                var = np.where(pairwise, var_p, var)
-            se = np.sqrt(var)
-            df = np.full_like(se, np.inf)
-        else:  # pragma: no cover - guarded by the design
-            raise ValueError(analysis)
-    return est, se, df
-
-
-def decide(
-    est: FloatArray,
-    se: FloatArray,
-    df: FloatArray | float,
-    *,
-    alpha: float,
-    sided: int,
-    benefit_sign: float | FloatArray,
-    multiplicity: str = "none",
-    df_min: float = 1.0,
-) -> BoolArray:
-    """Rejections (B, m) of the contrast tests after the multiplicity procedure.
-
-    Two-sided tests reject in either direction; one-sided tests in the benefit direction.
-    A test whose statistic is undefined (zero or missing SE) does not reject.  A scalar ``df``
-    (fixed group sizes) means one critical value per design.
-    """
-    m = est.shape[1]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        t = est / se
-    if sided == 2:
-        stat = np.abs(t, out=t)
-    else:
-        stat = (
-            np.multiply(t, benefit_sign, out=t) if np.ndim(benefit_sign) == 0 else t * benefit_sign
-        )
-    if m == 1 or multiplicity in ("none", "bonferroni"):
-        level = alpha / (m if multiplicity == "bonferroni" else 1) / sided
-        if np.ndim(df) == 0:
-            crit: Any = _scalar_critical(1.0 - level, float(df))
-        else:
-            crit = _critical(1.0 - level, np.asarray(df), df_min)
-        with np.errstate(invalid="ignore"):
-            return np.asarray(stat > crit)
-    df = np.broadcast_to(np.asarray(df, dtype=np.float64), stat.shape)
-    # step-wise procedures need p-values (one stdtr per statistic)
-    with np.errstate(invalid="ignore"):
-        tail = np.where(
-            np.isinf(df), special.ndtr(-stat), special.stdtr(np.where(np.isinf(df), 1.0, df), -stat)
-        )
-    p = np.where(np.isnan(stat), 1.0, sided * tail)
-    return step_procedure(p, alpha, multiplicity)
-
-
-@lru_cache(maxsize=256)
-def _scalar_critical(q: float, df: float) -> float:
-    return float(special.ndtri(q)) if math.isinf(df) else float(special.stdtrit(df, q))
-
-
-def _critical(q: float, df: FloatArray, df_min: float) -> FloatArray:
-    finite = np.isfinite(df)
-    if not np.any(finite):
-        return np.full(df.shape, float(special.ndtri(q)))
-    first = df.flat[0]
-    if np.all(df == first):  # one critical value per design (the common case)
-        return np.full(df.shape, float(special.stdtrit(first, q)))
-    crit = t_quantile(q, np.where(finite, df, np.inf), df_min)
-    return np.where(np.isnan(df), np.inf, crit)
-
-
-def step_procedure(p: FloatArray, alpha: float, method: str) -> BoolArray:
-    """Holm (step-down) or Hochberg (step-up) rejections for p-values ``p`` of shape (B, m).
-
-    References
-    ----------
-    Holm S. A simple sequentially rejective multiple test procedure. Scand J Stat 1979;6:65-70.
-    Hochberg Y. A sharper Bonferroni procedure for multiple tests of significance. Biometrika
-    1988;75:800-802.
-    """
-    m = p.shape[1]
-    order = np.argsort(p, axis=1, kind="stable")
-    ps = np.take_along_axis(p, order, axis=1)
-    ok = ps <= alpha / (m - np.arange(m))
-    if method == "holm":
-        n_rej = np.cumprod(ok, axis=1).sum(axis=1)
-    elif method == "hochberg":
-        last = m - np.argmax(ok[:, ::-1], axis=1)
-        n_rej = np.where(ok.any(axis=1), last, 0)
-    else:  # pragma: no cover - guarded by the design
-        raise ValueError(method)
-    ranks = np.argsort(order, axis=1)
-    return np.asarray(ranks < n_rej[:, None])
-
-
-def responder_probability(design: Any, effects: FloatArray) -> FloatArray:
-    """Responder probability per arm on the latent normal scale (continuous cohorts)."""
-    cohort = design.cohort
-    m, s0, rho, s1 = cohort.baseline_mean, cohort.baseline_sd, design.baseline_corr, design.sd
-    keep = 1.0 - design.responder_threshold
-    mean_w = m + cohort.control_change + effects - keep * m
-    sd_w = math.sqrt(s1 * s1 + keep * keep * s0 * s0 - 2 * keep * rho * s0 * s1)
-    return np.asarray(special.ndtr(-mean_w / sd_w))
-
-
-# --------------------------------------------------------------------------------------------
-# sufficient-statistic engines: each returns (rejected (B, m), estimates (B, m), extra)
-def _chi2(rng: np.random.Generator, df: Any, size: Any = None) -> FloatArray:
-    """Chi-square draws via standard_gamma (df may be an array; df = 0 gives 0)."""
-    half = 0.5 * np.asarray(df, dtype=np.float64)
-    if half.ndim == 0:
-        return 2.0 * rng.standard_gamma(float(half), size) if half > 0 else np.zeros(size)
-    return 2.0 * rng.standard_gamma(np.maximum(half, 0.0))
-
-
-def _single_contrast(
-    plan: GroupsPlan, size: int, rng: np.random.Generator, effect: FloatArray | None
-) -> tuple[FloatArray, FloatArray, float]:
-    """Fast path for one contrast with fixed group sizes: draw the contrast's pieces directly.
-
-    z / Student: ``c'ybar ~ N(c'mu, sd^2 v)`` with ``v = sum(c^2 / n)`` and, for Student, a
-    pooled ``SS ~ sd^2 chi2(N - k)``.  ANCOVA (exact, Shieh 2020): with ``sigma_x = 1``,
-    ``c'xbar ~ N(0, v)``, ``Sxx ~ chi2(N - k)``, ``q = (c'xbar)^2 / Sxx``, the estimate is
-    ``c'mu + sd_e sqrt(v + q) Z`` and its SE ``s_e sqrt(v + q)`` with
-    ``s_e^2 ~ sd_e^2 chi2(N - k - 1) / (N - k - 1)``, all independent.
-    """
-    d = plan.design
-    cc = plan.contrasts[0]
-    n = np.asarray(plan.n, dtype=np.float64)
-    v = float(np.sum(cc * cc / n))
-    dfe = float(n.sum()) - plan.k
-    if effect is None:
-        mean: Any = float(np.dot(plan.means, cc))
-    else:
-        mu = np.asarray(plan.means, dtype=np.float64)
-        base = float(np.dot(mu, cc)) - mu[plan.prior_group] * cc[plan.prior_group]
-        mean = base + cc[plan.prior_group] * effect
-    sd = d.sd
-    if d.analysis == "ancova":
-        sd_e = sd * math.sqrt(1.0 - d.baseline_corr**2)
-        cx = rng.standard_normal(size)
-        cx *= math.sqrt(v)
-        sxx = _chi2(rng, dfe, size)
-        scale = np.sqrt(v + cx * cx / sxx)
-        dfe -= 1.0
-        z = rng.standard_normal(size)
-        z *= scale
-        est = mean + sd_e * z
-        se = scale * np.sqrt(_chi2(rng, dfe, size) * (sd_e * sd_e / dfe))
-    else:
-        z = rng.standard_normal(size)
-        est = mean + (sd * math.sqrt(v)) * z
-        if d.analysis == "z":
-            se = np.full(size, sd * math.sqrt(v))
-            dfe = math.inf
-        else:
-            se = np.sqrt(_chi2(rng, dfe, size) * (sd * sd * v / dfe))
-    return est[:, None], se[:, None], dfe
-
-
-def _groups_sufficient(
-    plan: GroupsPlan, size: int, rng: np.random.Generator, effect: FloatArray | None
-) -> tuple[BoolArray, FloatArray]:
-    d = plan.design
-    k, c = plan.k, plan.contrasts
-    sd, rho, analysis = d.sd, d.baseline_corr, d.analysis
-    sign = 1.0 if analysis == "responder" else (-1.0 if d.lower_is_better else 1.0)
-    multiplicity = getattr(d, "multiplicity", "none")
-    if analysis != "responder" and c.shape[0] == 1 and d.dropout == 0:
-        est1, se1, df1 = _single_contrast(plan, size, rng, effect)
-        rejected = decide(est1, se1, df1, alpha=d.alpha, sided=d.sided, benefit_sign=sign)
-        return rejected, est1
-    mu = np.broadcast_to(np.asarray(plan.means), (size, k)).copy()
-    if effect is not None:
-        mu[:, plan.prior_group] = effect
-    if d.dropout > 0:
-        n = rng.binomial(np.asarray(plan.n), 1.0 - d.dropout, size=(size, k)).astype(np.float64)
-    else:
-        n = np.broadcast_to(np.asarray(plan.n, dtype=np.float64), (size, k))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        if analysis == "responder":
-            counts = rng.binomial(n.astype(np.int64), responder_probability(d, mu))
-            est, se, df = contrast_tests("responder", c, n, counts.astype(np.float64) / n)
-        elif analysis in ("z", "student", "ttest"):
-            ybar = mu + sd * rng.standard_normal((size, k)) / np.sqrt(n)
-            ss = sd * sd * _chi2(rng, np.maximum(n - 1.0, 0.0))
-            est, se, df = contrast_tests(analysis, c, n, ybar, ss=ss, sd=sd)
-        else:  # ancova with beta = 0 w.l.o.g. (the ANCOVA t statistic is invariant to beta)
-            sd_e = sd * math.sqrt(1.0 - rho * rho)
-            big_n = n.sum(axis=1)
-            xbar = rng.standard_normal((size, k)) / np.sqrt(n)
-            ybar = mu + sd_e * rng.standard_normal((size, k)) / np.sqrt(n)
-            sxx = _chi2(rng, np.maximum(big_n - k, 0.0))
-            sxy = sd_e * np.sqrt(sxx) * rng.standard_normal(size)
-            syy = sxy * sxy / sxx + sd_e * sd_e * _chi2(rng, np.maximum(big_n - k - 1.0, 0.0))
-            est, se, df = contrast_tests("ancova", c, n, ybar, xbar=xbar, sxx=sxx, sxy=sxy, syy=syy)
-    rejected = decide(
-        est, se, df, alpha=d.alpha, sided=d.sided, benefit_sign=sign, multiplicity=multiplicity
-    )
-    return rejected, est
-
-
-def endpoint_tests(
-    design: MultiEndpointDesign, n: FloatArray, ybar: FloatArray, ss: FloatArray
-) -> tuple[BoolArray, FloatArray]:
-    """Per-endpoint two-arm tests; ``n`` (B, 2), ``ybar`` and ``ss`` (B, 2, m)."""
-    e = design.endpoints
-    size, _, m = ybar.shape
-    est = ybar[:, 1, :] - ybar[:, 0, :]
-    if design.analysis == "z":
-        se = np.asarray(e.sds) * np.sqrt(1.0 / n[:, :1] + 1.0 / n[:, 1:])
-        df = np.full(est.shape, np.inf)
-    else:
-        flat_n = np.repeat(n, m, axis=0)
-        flat_y = ybar.transpose(0, 2, 1).reshape(size * m, 2)
-        flat_ss = ss.transpose(0, 2, 1).reshape(size * m, 2)
-        c = np.array([[-1.0, 1.0]])
-        _, se_f, df_f = contrast_tests(design.analysis, c, flat_n, flat_y, ss=flat_ss)
-        se, df = se_f.reshape(size, m), df_f.reshape(size, m)
-    sign = np.where(np.asarray(e.lower_is_better), -1.0, 1.0)
-    rejected = decide(
-        est,
-        se,
-        df,
-        alpha=design.alpha,
-        sided=design.sided,
-        benefit_sign=sign,
-        multiplicity=design.multiplicity,
-    )
-    return rejected, est
-
-
-def _endpoints_sufficient(
-    plan: EndpointsPlan, size: int, rng: np.random.Generator
-) -> tuple[BoolArray, FloatArray]:
-    """Correlated endpoints from sufficient statistics (exact, O(m^2) draws per arm).
-
-    Arm mean vectors come from the multivariate normal and the diagonal of each arm's scatter
-    matrix from the Wishart distribution by Bartlett's decomposition.
-
-    References
-    ----------
-    Bartlett MS. On the theory of statistical regression. Proc R Soc Edinb 1933;53:260-283.
-    """
-    d = plan.design
-    e = d.endpoints
-    m, n = len(e.names), d.n_per_arm
-    chol = np.linalg.cholesky(e.covariance)
-    ybar = rng.standard_normal((size, 2, m)) @ chol.T / math.sqrt(n)
-    ybar[:, 1, :] += np.asarray(e.effects)
-    ss = np.zeros((size, 2, m))
-    if d.analysis != "z":
-        a = np.zeros((size, 2, m, m))
-        idx = np.arange(m)
-        a[:, :, idx, idx] = np.sqrt(_chi2(rng, np.broadcast_to(n - 1.0 - idx, (size, 2, m))))
-        low = np.tril_indices(m, -1)
-        a[:, :, low[0], low[1]] = rng.standard_normal((size, 2, low[0].size))
-        la = chol @ a
-        ss = np.einsum("bjpq,bjpq->bjp", la, la)
-    return endpoint_tests(d, np.full((size, 2), float(n)), ybar, ss)
-
-
-def _crossover_sufficient(
-    plan: CrossoverPlan, size: int, rng: np.random.Generator, effect: FloatArray | None
-) -> tuple[BoolArray, FloatArray]:
-    d = plan.design
-    tau = np.full(size, d.effect) if effect is None else effect
-    sd_d = math.sqrt(2.0) * d.sd_within
-    lam = d.carryover_residual
-    # period differences (period 1 - period 2); sequence AB gets the carry-over in period 2
-    means = np.stack([tau - d.period_effect - lam, -tau - d.period_effect], axis=1)
-    if d.dropout > 0:
-        n = rng.binomial(d.n_per_sequence, 1.0 - d.dropout, size=(size, 2)).astype(np.float64)
-    else:
-        n = np.full((size, 2), float(d.n_per_sequence))
-    with np.errstate(divide="ignore", invalid="ignore"):
-        dbar = means + sd_d * rng.standard_normal((size, 2)) / np.sqrt(n)
-        ss = sd_d * sd_d * _chi2(rng, n - 1.0)
-        big_n = n.sum(axis=1)
-        if d.analysis == "abba":
-            est = 0.5 * (dbar[:, 0] - dbar[:, 1])
-            s2 = ss.sum(axis=1) / (big_n - 2.0)
-            se = 0.5 * np.sqrt(s2 * (1.0 / n[:, 0] + 1.0 / n[:, 1]))
-            df = big_n - 2.0
-        else:  # paired t of A - B, ignoring period
-            diffs = np.stack([dbar[:, 0], -dbar[:, 1]], axis=1)
-            est = (n * diffs).sum(axis=1) / big_n
-            ss_tot = ss.sum(axis=1) + (n * (diffs - est[:, None]) ** 2).sum(axis=1)
-            se = np.sqrt(ss_tot / (big_n - 1.0) / big_n)
-            df = big_n - 1.0
-    sign = -1.0 if d.lower_is_better else 1.0
-    rejected = decide(
-        est[:, None], se[:, None], df[:, None], alpha=d.alpha, sided=d.sided, benefit_sign=sign
-    )
-    return rejected, est[:, None]
-
-
-def _sequential_sufficient(
-    plan: SequentialPlan, size: int, rng: np.random.Generator, effect: FloatArray | None
-) -> tuple[BoolArray, FloatArray, NDArray[np.int64]]:
-    """Cumulative statistics at each look from independent stage increments (exact)."""
-    g = plan.design
-    d = g.design
-    looks = np.asarray(g.n_looks, dtype=np.float64)
-    stage = np.diff(np.concatenate([[0.0], looks]))
-    n_stage = stage.size
-    mu = np.zeros((size, 2))
-    mu[:, 1] = d.effect if effect is None else effect
-    sd, rho, analysis = d.sd, d.baseline_corr, d.analysis
-    sd_e = sd * math.sqrt(1.0 - rho * rho) if analysis == "ancova" else sd
-    m: FloatArray
-    if d.dropout > 0:
-        drawn = rng.binomial(stage.astype(np.int64), 1.0 - d.dropout, size=(size, 2, n_stage))
-        m = drawn.astype(np.float64)
-    else:
-        m = np.broadcast_to(stage, (size, 2, n_stage)).astype(np.float64)
-    safe = np.maximum(m, 1.0)
-    ybar_s = mu[:, :, None] + sd_e * rng.standard_normal((size, 2, n_stage)) / np.sqrt(safe)
-    ss_s = sd_e * sd_e * _chi2(rng, np.maximum(m - 1.0, 0.0))
-    if analysis == "ancova":
-        xbar_s = rng.standard_normal((size, 2, n_stage)) / np.sqrt(safe)
-        sxx_s = _chi2(rng, np.maximum(m - 1.0, 0.0))
-        sxe_s = sd_e * np.sqrt(sxx_s) * rng.standard_normal((size, 2, n_stage))
-        with np.errstate(divide="ignore", invalid="ignore"):
-            resid = sd_e * sd_e * _chi2(rng, np.maximum(m - 2.0, 0.0))
-            see_s = np.where(sxx_s > 0, sxe_s * sxe_s / sxx_s, 0.0) + resid
-    c = np.array([[-1.0, 1.0]])
-    sign = -1.0 if d.lower_is_better else 1.0
-    bounds = np.asarray(g.bounds)
-    stopped = np.zeros(size, dtype=bool)
-    stop_look = np.full(size, n_stage, dtype=np.int64)
-    est_out = np.full(size, np.nan)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        for look in range(n_stage):  # K looks: a loop over stages, vectorised over replicates
-            w = m[:, :, : look + 1]
-            n = w.sum(axis=2)
-            ybar = (w * ybar_s[:, :, : look + 1]).sum(axis=2) / n
-            dev = ybar_s[:, :, : look + 1] - ybar[:, :, None]
-            ss = ss_s[:, :, : look + 1].sum(axis=2) + (w * dev * dev).sum(axis=2)
-            if analysis == "ancova":
-                xbar = (w * xbar_s[:, :, : look + 1]).sum(axis=2) / n
-                dx = xbar_s[:, :, : look + 1] - xbar[:, :, None]
-                sxx = (sxx_s[:, :, : look + 1].sum(axis=2) + (w * dx * dx).sum(axis=2)).sum(axis=1)
-                sxy = (sxe_s[:, :, : look + 1].sum(axis=2) + (w * dx * dev).sum(axis=2)).sum(axis=1)
-                syy = (see_s[:, :, : look + 1].sum(axis=2) + (w * dev * dev).sum(axis=2)).sum(
-                    axis=1
-                )
-                est, se, df = contrast_tests(
-                    "ancova", c, n, ybar, xbar=xbar, sxx=sxx, sxy=sxy, syy=syy
-                )
-            else:
-                est, se, df = contrast_tests(analysis, c, n, ybar, ss=ss, sd=sd)
-            t = sign * est[:, 0] / se[:, 0]
-            if analysis == "z":
-                z = t
-            else:
-                z = special.ndtri(special.stdtr(np.maximum(df[:, 0], 1.0), t))
-            new = ~stopped & (z > bounds[look])
-            stop_look[new] = look
-            est_out = np.where(new, est[:, 0], est_out)
-            stopped |= new
-        est_out = np.where(stopped, est_out, est[:, 0])
-    return stopped[:, None], est_out[:, None], stop_look
 
 
 # --------------------------------------------------------------------------------------------
@@ -738,22 +162,18 @@ def run_block(
     stops: FloatArray = np.zeros(0)
     if isinstance(plan, GroupsPlan):
         if engine == "patient":
-            from fibrosim.trials.patient_level import simulate_groups_block
-
             rejected, est = simulate_groups_block(plan, size, rng, effect)
         else:
-            rejected, est = _groups_sufficient(plan, size, rng, effect)
+            rejected, est = groups_sufficient(plan, size, rng, effect)
     elif isinstance(plan, EndpointsPlan):
         if engine == "patient":
-            from fibrosim.trials.patient_level import simulate_endpoints_block
-
             rejected, est = simulate_endpoints_block(plan, size, rng)
         else:
-            rejected, est = _endpoints_sufficient(plan, size, rng)
+            rejected, est = endpoints_sufficient(plan, size, rng)
     elif isinstance(plan, CrossoverPlan):
-        rejected, est = _crossover_sufficient(plan, size, rng, effect)
+        rejected, est = crossover_sufficient(plan, size, rng, effect)
     else:
-        rejected, est, stop_look = _sequential_sufficient(plan, size, rng, effect)
+        rejected, est, stop_look = sequential_sufficient(plan, size, rng, effect)
         stops = np.bincount(stop_look, minlength=len(plan.design.bounds) + 1)[:-1].astype(float)
     success_rule = getattr(plan.design, "success", "any")
     success = rejected.all(axis=1) if success_rule == "all" else rejected.any(axis=1)
