@@ -34,7 +34,11 @@ def _chi2(rng: np.random.Generator, df: Any, size: Any = None) -> FloatArray:
     """Chi-square draws via standard_gamma (df may be an array; df = 0 gives 0)."""
     half = 0.5 * np.asarray(df, dtype=np.float64)
     if half.ndim == 0:
-        return 2.0 * rng.standard_gamma(float(half), size) if half > 0 else np.zeros(size)
+        if half <= 0:
+            return np.zeros(size)
+        out = rng.standard_gamma(float(half), size)
+        out *= 2.0  # in place: one array per draw, not two
+        return out
     return 2.0 * rng.standard_gamma(np.maximum(half, 0.0))
 
 
@@ -61,25 +65,36 @@ def _single_contrast(
         base = float(np.dot(mu, cc)) - mu[plan.prior_group] * cc[plan.prior_group]
         mean = base + cc[plan.prior_group] * effect
     sd = d.sd
+    # Each variate is drawn into its own array and transformed in place: the operations (and so
+    # the bits) are those of the textbook expressions in the comments, without temporaries.
     if d.analysis == "ancova":
         sd_e = sd * math.sqrt(1.0 - d.baseline_corr**2)
-        cx = rng.standard_normal(size)
-        cx *= math.sqrt(v)
-        sxx = _chi2(rng, dfe, size)
-        scale = np.sqrt(v + cx * cx / sxx)
+        q = rng.standard_normal(size)
+        q *= math.sqrt(v)  # c'xbar
+        q *= q
+        q /= _chi2(rng, dfe, size)  # Sxx
+        q += v
+        scale = np.sqrt(q, out=q)  # sqrt(v + (c'xbar)^2 / Sxx)
         dfe -= 1.0
-        z = rng.standard_normal(size)
-        z *= scale
-        est = mean + sd_e * z
-        se = scale * np.sqrt(_chi2(rng, dfe, size) * (sd_e * sd_e / dfe))
+        est = rng.standard_normal(size)
+        est *= scale
+        est *= sd_e
+        est += mean  # c'mu + sd_e * scale * Z
+        se = _chi2(rng, dfe, size)
+        se *= sd_e * sd_e / dfe
+        np.sqrt(se, out=se)
+        se *= scale  # scale * s_e
     else:
-        z = rng.standard_normal(size)
-        est = mean + (sd * math.sqrt(v)) * z
+        est = rng.standard_normal(size)
+        est *= sd * math.sqrt(v)
+        est += mean  # c'mu + sd sqrt(v) Z
         if d.analysis == "z":
             se = np.full(size, sd * math.sqrt(v))
             dfe = math.inf
         else:
-            se = np.sqrt(_chi2(rng, dfe, size) * (sd * sd * v / dfe))
+            se = _chi2(rng, dfe, size)
+            se *= sd * sd * v / dfe
+            np.sqrt(se, out=se)  # sqrt(SS / dfe * v)
     return est[:, None], se[:, None], dfe
 
 

@@ -176,16 +176,23 @@ def run_block(
         rejected, est, stop_look = sequential_sufficient(plan, size, rng, effect)
         stops = np.bincount(stop_look, minlength=len(plan.design.bounds) + 1)[:-1].astype(float)
     success_rule = getattr(plan.design, "success", "any")
-    success = rejected.all(axis=1) if success_rule == "all" else rejected.any(axis=1)
+    if rejected.shape[1] == 1:
+        n_success = np.count_nonzero(rejected)
+    elif success_rule == "all":
+        n_success = np.count_nonzero(rejected.all(axis=1))
+    else:
+        n_success = np.count_nonzero(rejected.any(axis=1))
     ok = np.isfinite(est)
-    e = np.where(ok, est, 0.0)
+    n_ok = np.count_nonzero(ok, axis=0)
+    # estimates are finite but for degenerate trials (a group emptied by dropout)
+    e = est if n_ok.sum() == ok.size else np.where(ok, est, 0.0)
     return np.concatenate(
         [
-            [float(size), float(success.sum())],
-            rejected.sum(axis=0).astype(float),
+            [float(size), float(n_success)],
+            np.count_nonzero(rejected, axis=0).astype(float),
             e.sum(axis=0),
             (e * e).sum(axis=0),
-            ok.sum(axis=0).astype(float),
+            n_ok.astype(float),
             stops,
         ]
     )
