@@ -23,6 +23,7 @@ Differences from metafor 3.8-1, all deliberate:
 from __future__ import annotations
 
 import functools
+import math
 import warnings
 
 import numpy as np
@@ -50,9 +51,24 @@ _VI_RATIO_WARN = 1e7
 #: (the RSS is dimensionless, so the threshold does not depend on the scale of yi).
 _KNHA_RSS_ZERO = float(np.finfo(np.float64).eps)
 
+_MSG_RATIO = (
+    "ratio of largest to smallest sampling variance is 1e7 or more; the weights are "
+    "dominated by a few studies and the estimates may be unstable"
+)
+_MSG_K1 = "k = 1: tau² is set to 0 and the prediction interval equals the confidence interval"
+_MSG_K1_KNHA = "; test='knha' needs k >= 2, so 'z' is used (as metafor)"
+_MSG_K2 = "k = 2 with test='knha': the t(1) interval is extremely wide and unstable"
+_MSG_KNHA0 = (
+    "the Knapp-Hartung scale is 0 (all effects equal the pooled estimate), so the SE is "
+    "0 and the confidence interval has zero width"
+)
 
-def _check_data(yi: ArrayLike, vi: ArrayLike) -> tuple[FloatArray, FloatArray]:
-    """Validate ``yi``/``vi`` once: same shape, NaN only as shared padding, vi > 0."""
+
+def _check_data(yi: ArrayLike, vi: ArrayLike) -> tuple[FloatArray, FloatArray, bool]:
+    """Validate ``yi``/``vi`` once: same shape, NaN only as shared padding, vi > 0.
+
+    Also returns whether there is no padding at all (no NaN).
+    """
     if (
         isinstance(yi, np.ndarray)
         and isinstance(vi, np.ndarray)
@@ -65,7 +81,7 @@ def _check_data(yi: ArrayLike, vi: ArrayLike) -> tuple[FloatArray, FloatArray]:
         and ((vi > 0.0) & (vi < np.inf)).all()
     ):
         # fast path for clean float arrays (no padding): one O(k) pass, no copies
-        return yi, vi
+        return yi, vi, True
     y = as_float_array("yi", yi, allow_nan=True)
     v = as_float_array("vi", vi, allow_nan=True)
     if y.ndim == 0 or v.ndim == 0:
@@ -95,7 +111,8 @@ def _check_data(yi: ArrayLike, vi: ArrayLike) -> tuple[FloatArray, FloatArray]:
             f"`vi` must be > 0 (sampling variances); got {v[idx]} at index {where}. A zero or "
             "negative variance leaves the inverse-variance weights, Q and I² undefined."
         )
-    if np.any(ny):
+    padded = bool(np.any(ny))
+    if padded:
         empty = np.all(ny, axis=-1)
         if np.any(empty):
             idx = tuple(int(i) for i in np.argwhere(np.atleast_1d(empty))[0])
@@ -103,7 +120,7 @@ def _check_data(yi: ArrayLike, vi: ArrayLike) -> tuple[FloatArray, FloatArray]:
                 "every meta-analysis needs at least one study; the analysis at batch index "
                 f"{idx[0] if len(idx) == 1 else idx} is all NaN."
             )
-    return y, v
+    return y, v, not padded
 
 
 def _frozen(a: FloatArray) -> FloatArray:
@@ -127,14 +144,15 @@ def _warn_batch(mask: NDArray[np.bool_], shape: tuple[int, ...], what: str, cls:
     warnings.warn(msg, cls, stacklevel=4 if cls is ConvergenceWarning else 3)
 
 
-def _warn_fallback(fallback: NDArray[np.bool_], shape: tuple[int, ...], method: str) -> None:
-    _warn_batch(
-        fallback,
-        shape,
+def _msg_fallback(method: str) -> str:
+    return (
         f"{method} iteration did not converge to a maximum at least as good as tau² = 0; "
-        "the estimate comes from a bounded 1-D maximisation of the likelihood instead",
-        ConvergenceWarning,
+        "the estimate comes from a bounded 1-D maximisation of the likelihood instead"
     )
+
+
+def _warn_fallback(fallback: NDArray[np.bool_], shape: tuple[int, ...], method: str) -> None:
+    _warn_batch(fallback, shape, _msg_fallback(method), ConvergenceWarning)
 
 
 def _estimate_tau2(
@@ -161,6 +179,120 @@ def _t_quantile(p: float, df: FloatArray) -> FloatArray:
         return np.asarray(special.stdtrit(df, p), dtype=np.float64)
     uniq, inv = np.unique(df, return_inverse=True)
     return np.asarray(special.stdtrit(uniq, p), dtype=np.float64)[inv.reshape(df.shape)]
+
+
+def _div(a: float, b: float) -> float:
+    """``a / b`` with IEEE semantics for ``b == 0`` (as the array path under ``errstate``)."""
+    if b != 0.0:
+        return a / b
+    if a != a or a == 0.0:
+        return math.nan
+    return math.copysign(math.inf, a) * math.copysign(1.0, b)
+
+
+@functools.lru_cache(maxsize=64)
+def _crit(level: float, df: float | None) -> float:
+    """Two-sided critical value: normal (``df`` None) or t with ``df`` degrees of freedom."""
+    p = 1.0 - (1.0 - level) / 2.0
+    if df is None:
+        return float(special.ndtri(p))
+    return float(_t_quantile(p, np.asarray(df)))
+
+
+def _single(
+    y: FloatArray, v: FloatArray, method: str, test: str, level: float
+) -> RandomEffectsResult:
+    """:func:`random_effects` for one analysis without padding: the same operations, on floats.
+
+    Per-call overhead dominates a single meta-analysis, so after the tau² fit the pooling, the
+    tests and Q run on Python floats; every reduction is the same NumPy call as in the batched
+    path (1-D instead of one row of 2-D), so the results are identical (tests check it).
+    """
+    kk = y.shape[0]
+    k = float(kk)
+    if float(v.max()) >= _VI_RATIO_WARN * float(v.min()):
+        warnings.warn(_MSG_RATIO, FragileEstimateWarning, stacklevel=3)
+    single = kk < 2
+    if single:
+        msg = _MSG_K1 + (_MSG_K1_KNHA if test == "knha" else "")
+        warnings.warn(msg, FragileEstimateWarning, stacklevel=3)
+    if test == "knha" and kk == 2:
+        warnings.warn(_MSG_K2, FragileEstimateWarning, stacklevel=3)
+    if method == "FE" or single:
+        tau2, se_tau2 = 0.0, math.nan
+    else:
+        m = np.ones((1, kk))
+        fit = _estimate_tau2(method, y[None, :], v[None, :], m, np.array([k]))
+        tau2, se_tau2 = float(fit.tau2[0]), float(fit.se_tau2[0])
+        if fit.fallback[0]:
+            warnings.warn(_msg_fallback(method), ConvergenceWarning, stacklevel=3)
+
+    # pooled mean with weights 1/(vi + tau²)
+    w = 1.0 / (v + tau2)
+    s1 = float(np.add.reduce(w))
+    mu = float(np.vecdot(w, y)) / s1
+    se = 1.0 / math.sqrt(s1)
+    dfk = k - 1.0
+    use_t = test == "knha" and not single
+    if use_t:
+        r = y - mu
+        rss = float(np.vecdot(w * r, r))
+        s2w = 0.0 if rss <= _KNHA_RSS_ZERO else rss / dfk
+        se = math.sqrt(s2w / s1)
+        if s2w == 0.0:
+            warnings.warn(_MSG_KNHA0, FragileEstimateWarning, stacklevel=3)
+        df, crit = dfk, _crit(level, max(dfk, 1.0))
+    else:
+        df, crit = math.inf, _crit(level, None)
+    zval = _div(mu, se)
+    tail = -abs(zval)
+    if use_t:
+        pval = 2.0 * float(special.stdtr(max(dfk, 1.0), tail))
+    else:
+        pval = 2.0 * float(special.ndtr(tail))
+    half = crit * se
+    half_pi = crit * math.sqrt(se * se + tau2)
+
+    # Cochran's Q and I², H² (inverse-variance weights)
+    w0 = 1.0 / v
+    s1_0 = float(np.add.reduce(w0))
+    r0 = y - float(np.vecdot(w0, y)) / s1_0
+    q = max(float(np.vecdot(w0 * r0, r0)), 0.0)
+    if single:
+        q_p, i2, h2 = 1.0, 0.0, 1.0
+    else:
+        q_p = float(special.chdtrc(dfk, q))
+        if method == "FE":
+            i2 = max(0.0, 100.0 * (q - dfk) / q) if q > 0 else 0.0
+            h2 = q / dfk
+        else:
+            s2 = _div(dfk, s1_0 - float(np.vecdot(w0, w0)) / s1_0)
+            i2 = _div(100.0 * tau2, s2 + tau2)
+            h2 = _div(tau2, s2) + 1.0
+    f = np.array
+    return RandomEffectsResult(
+        estimate=f(mu),
+        se=f(se),
+        zval=f(zval),
+        pval=f(pval),
+        ci_low=f(mu - half),
+        ci_high=f(mu + half),
+        pi_low=f(mu - half_pi),
+        pi_high=f(mu + half_pi),
+        tau2=f(tau2),
+        se_tau2=f(se_tau2),
+        i2=f(i2),
+        h2=f(h2),
+        q=f(q),
+        q_pvalue=f(q_p),
+        k=np.array(kk, dtype=np.int64),
+        df=f(df),
+        method=method,
+        test=test,
+        level=level,
+        yi=_frozen(y),
+        vi=_frozen(v),
+    )
 
 
 def random_effects(
@@ -257,7 +389,9 @@ def random_effects(
     level = check_level("level", level)
     if method == "EE":
         method = "FE"
-    yarr, varr = _check_data(yi, vi)
+    yarr, varr, clean = _check_data(yi, vi)
+    if clean and yarr.ndim == 1:
+        return _single(yarr, varr, method, test, level)
     shape = tuple(yarr.shape[:-1])
     y, v, m, k = _flatten(yarr, varr)
     n = y.shape[0]
@@ -268,29 +402,17 @@ def random_effects(
         vmin = np.min(np.where(m > 0, v, np.inf), axis=-1)
     else:
         vmax, vmin = v.max(axis=-1), v.min(axis=-1)
-    _warn_batch(
-        vmax >= _VI_RATIO_WARN * vmin,
-        shape,
-        "ratio of largest to smallest sampling variance is 1e7 or more; the weights are "
-        "dominated by a few studies and the estimates may be unstable",
-        FragileEstimateWarning,
-    )
+    _warn_batch(vmax >= _VI_RATIO_WARN * vmin, shape, _MSG_RATIO, FragileEstimateWarning)
     single = k < 2
     any_single = bool(single.any())
     _warn_batch(
         single,
         shape,
-        "k = 1: tau² is set to 0 and the prediction interval equals the confidence interval"
-        + ("; test='knha' needs k >= 2, so 'z' is used (as metafor)" if test == "knha" else ""),
+        _MSG_K1 + (_MSG_K1_KNHA if test == "knha" else ""),
         FragileEstimateWarning,
     )
     if test == "knha":
-        _warn_batch(
-            k == 2,
-            shape,
-            "k = 2 with test='knha': the t(1) interval is extremely wide and unstable",
-            FragileEstimateWarning,
-        )
+        _warn_batch(k == 2, shape, _MSG_K2, FragileEstimateWarning)
 
     # tau² for analyses with k >= 2; k = 1 gets tau² = 0 (no information, as metafor).
     if method == "FE":
@@ -326,13 +448,7 @@ def random_effects(
         with np.errstate(divide="ignore", invalid="ignore"):
             s2w = np.where(rss <= _KNHA_RSS_ZERO, 0.0, rss / dfk)
             se = np.where(use_t, np.sqrt(s2w / s1), se)
-        _warn_batch(
-            use_t & (s2w == 0.0),
-            shape,
-            "the Knapp-Hartung scale is 0 (all effects equal the pooled estimate), so the SE is "
-            "0 and the confidence interval has zero width",
-            FragileEstimateWarning,
-        )
+        _warn_batch(use_t & (s2w == 0.0), shape, _MSG_KNHA0, FragileEstimateWarning)
         df = np.where(use_t, dfk, np.inf)
         crit = np.where(use_t, _t_quantile(1.0 - alpha / 2.0, np.maximum(dfk, 1.0)), z_crit)
     else:
