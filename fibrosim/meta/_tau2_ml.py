@@ -11,6 +11,7 @@ score is ``Σw²r² - Σw`` (ML) or ``Σw²r² - tr P`` (REML), twice the expect
 from __future__ import annotations
 
 import functools
+import math
 
 import numpy as np
 from scipy.optimize import minimize_scalar
@@ -139,17 +140,19 @@ def _score_step_1d(
     The array operations are those of :func:`_score_parts` and the scalar ones are the same
     IEEE double operations, so the step is identical; it only avoids NumPy scalar overhead.
     """
+    # np.vecdot / np.add.reduce called directly: the helpers' call overhead is measurable here
+    vdot = np.vecdot
     w = m / (v + t)
-    s1 = float(_wsum(w))
-    s2 = float(_dot(w, w))
-    mu = float(_dot(w, y)) / s1
+    s1 = float(np.add.reduce(w))
+    s2 = float(vdot(w, w))
+    mu = float(vdot(w, y)) / s1
     wr = w * (y - mu)
     w2r = w * wr
-    a2 = float(_dot(wr, wr))
-    a3 = float(_dot(w2r, wr))
-    b = float(_wsum(w2r))
+    a2 = float(vdot(wr, wr))
+    a3 = float(vdot(w2r, wr))
+    b = float(np.add.reduce(w2r))
     if reml:
-        s3 = float(_dot(w * w, w))
+        s3 = float(vdot(w * w, w))
         q = s2 / s1
         info = s2 - 2.0 * s3 / s1 + q * q
         score = a2 - (s1 - s2 / s1)
@@ -247,7 +250,8 @@ def _ml_single(
     floats; the numerical kernels (score scan, Newton steps, likelihoods) are shared with the
     vectorised path, and tests check that both give the same estimates.
     """
-    scale = float(_dot(v, m)) / k
+    sv = float(_dot(m, v))
+    scale = sv / k
     r = y - float(_dot(m, y)) / k
     ss = float(_dot(m * r, r))
     vmax = float(np.max(np.where(m > 0, v, 0.0)))
@@ -259,7 +263,7 @@ def _ml_single(
         # zero is the only maximum; a positive score at 0 without a sign change cannot happen
         # (the score is < 0 at t_max) unless rounding interferes: then report non-convergence
         return 0.0, not up[0]
-    he = max((ss - float(_dot(m, v)) * (1.0 - 1.0 / k)) / (k - 1.0), 0.0)
+    he = max((ss - sv * (1.0 - 1.0 / k)) / (k - 1.0), 0.0)
     cands: list[float] = [0.0] if not up[0] else []
     converged = True
     for i, j in enumerate(brackets):
@@ -311,7 +315,8 @@ def tau2_ml(
         suspect = np.array([not ok1])
         if not ok1:
             tau[0] = _fallback_1d(y[0], v[0], m[0], float(k[0]), reml)
-        return Tau2Fit(tau, _se_ml(v, m, tau, reml), suspect)
+        se1 = np.array([_se_ml_1d(v[0], m[0], float(tau[0]), reml)])
+        return Tau2Fit(tau, se1, suspect)
     scale = _mean_scale(v, m, k)
     zero = np.zeros(n)
     t_max = _score_upper_bound(y, v, m, k)
@@ -378,3 +383,17 @@ def _se_ml(v: FloatArray, m: FloatArray, tau: FloatArray, reml: bool) -> FloatAr
     info = _tr_pp(s1, s2, _dot(w2, w)) if reml else s2
     se: FloatArray = np.sqrt(2.0 / info)
     return se
+
+
+def _se_ml_1d(v: FloatArray, m: FloatArray, tau: float, reml: bool) -> float:
+    """:func:`_se_ml` for one analysis (1-D rows) on floats: the same operations."""
+    w = m / (v + tau)
+    w2 = w * w
+    s1 = float(np.add.reduce(w))
+    s2 = float(np.add.reduce(w2))
+    if reml:
+        q = s2 / s1
+        info = s2 - 2.0 * float(np.vecdot(w2, w)) / s1 + q * q
+    else:
+        info = s2
+    return math.sqrt(2.0 / info)

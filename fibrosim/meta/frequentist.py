@@ -221,8 +221,12 @@ def _single(
     if method == "FE" or single:
         tau2, se_tau2 = 0.0, math.nan
     else:
-        m = np.ones((1, kk))
-        fit = _estimate_tau2(method, y[None, :], v[None, :], m, np.array([k]))
+        m, karr = np.ones((1, kk)), np.array([k])
+        if method in ("ML", "REML"):
+            # tau2_ml has its own one-analysis path; in_blocks would only add overhead
+            fit = _tau2_ml.tau2_ml(y[None, :], v[None, :], m, karr, reml=method == "REML")
+        else:
+            fit = _estimate_tau2(method, y[None, :], v[None, :], m, karr)
         tau2, se_tau2 = float(fit.tau2[0]), float(fit.se_tau2[0])
         if fit.fallback[0]:
             warnings.warn(_msg_fallback(method), ConvergenceWarning, stacklevel=3)
