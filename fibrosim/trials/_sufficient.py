@@ -36,7 +36,7 @@ def _chi2(rng: np.random.Generator, df: Any, size: Any = None) -> FloatArray:
     if half.ndim == 0:
         if half <= 0:
             return np.zeros(size)
-        out = rng.standard_gamma(float(half), size)
+        out = np.asarray(rng.standard_gamma(float(half), size))
         out *= 2.0  # in place: one array per draw, not two
         return out
     return 2.0 * rng.standard_gamma(np.maximum(half, 0.0))
