@@ -507,6 +507,26 @@ def test_chunking_does_not_change_results() -> None:
     assert simulate(p, 9000, rng=5, chunk_size=10).power == simulate(p, 9000, rng=5).power
 
 
+def test_patient_engine_results_do_not_depend_on_earlier_blocks_or_threads() -> None:
+    # the patient-level engine draws into a buffer each thread reuses from block to block: blocks
+    # of other designs before it, or another thread running at the same time, must not leak in
+    from concurrent.futures import ThreadPoolExecutor
+
+    big = ParallelDesign(40, -0.5, 1.0, baseline_corr=0.5, analysis="ancova")
+    small = default_cohort().parallel(12, -1.0, analysis="ancova")  # truncated baseline
+    first = simulate(big, 6000, rng=17, engine="patient")
+    simulate(small, 3000, rng=18)
+    again = simulate(big, 6000, rng=17, engine="patient")
+    with ThreadPoolExecutor(2) as pool:
+        threaded = list(
+            pool.map(lambda d: simulate(d, 6000, rng=17, engine="patient"), [big, small, big])
+        )
+    for res in (again, threaded[0], threaded[2]):
+        assert res.power == first.power
+        np.testing.assert_array_equal(res.mean_estimate, first.mean_estimate)
+        np.testing.assert_array_equal(res.sd_estimate, first.sd_estimate)
+
+
 def test_rng_forms() -> None:
     design = ParallelDesign(20, -0.5, 1.0)
     a = simulate(design, 1000, rng=np.random.SeedSequence(4))

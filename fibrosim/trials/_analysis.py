@@ -171,6 +171,26 @@ def decide(
     return step_procedure(p, alpha, multiplicity)
 
 
+def decide_design(
+    design: Any, est: FloatArray, se: FloatArray, df: FloatArray | float
+) -> BoolArray:
+    """:func:`decide` with a single-outcome design's level, sides, direction and multiplicity.
+
+    The benefit direction is a decrease when ``design.lower_is_better``, except for responder
+    proportions, where more responders is always better.
+    """
+    lower = design.lower_is_better and getattr(design, "analysis", "") != "responder"
+    return decide(
+        est,
+        se,
+        df,
+        alpha=design.alpha,
+        sided=design.sided,
+        benefit_sign=-1.0 if lower else 1.0,
+        multiplicity=getattr(design, "multiplicity", "none"),
+    )
+
+
 @lru_cache(maxsize=256)
 def _scalar_critical(q: float, df: float) -> float:
     return float(special.ndtri(q)) if math.isinf(df) else float(special.stdtrit(df, q))

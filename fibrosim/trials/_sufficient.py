@@ -23,7 +23,12 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy import special
 
-from fibrosim.trials._analysis import contrast_tests, decide, endpoint_tests, responder_probability
+from fibrosim.trials._analysis import (
+    contrast_tests,
+    decide_design,
+    endpoint_tests,
+    responder_probability,
+)
 from fibrosim.trials._plans import CrossoverPlan, EndpointsPlan, GroupsPlan, SequentialPlan
 
 FloatArray = NDArray[np.float64]
@@ -104,12 +109,9 @@ def groups_sufficient(
     d = plan.design
     k, c = plan.k, plan.contrasts
     sd, rho, analysis = d.sd, d.baseline_corr, d.analysis
-    sign = 1.0 if analysis == "responder" else (-1.0 if d.lower_is_better else 1.0)
-    multiplicity = getattr(d, "multiplicity", "none")
     if analysis != "responder" and c.shape[0] == 1 and d.dropout == 0:
         est1, se1, df1 = _single_contrast(plan, size, rng, effect)
-        rejected = decide(est1, se1, df1, alpha=d.alpha, sided=d.sided, benefit_sign=sign)
-        return rejected, est1
+        return decide_design(d, est1, se1, df1), est1
     mu = np.broadcast_to(np.asarray(plan.means), (size, k)).copy()
     if effect is not None:
         mu[:, plan.prior_group] = effect
@@ -134,10 +136,7 @@ def groups_sufficient(
             sxy = sd_e * np.sqrt(sxx) * rng.standard_normal(size)
             syy = sxy * sxy / sxx + sd_e * sd_e * _chi2(rng, np.maximum(big_n - k - 1.0, 0.0))
             est, se, df = contrast_tests("ancova", c, n, ybar, xbar=xbar, sxx=sxx, sxy=sxy, syy=syy)
-    rejected = decide(
-        est, se, df, alpha=d.alpha, sided=d.sided, benefit_sign=sign, multiplicity=multiplicity
-    )
-    return rejected, est
+    return decide_design(d, est, se, df), est
 
 
 def endpoints_sufficient(
@@ -198,11 +197,7 @@ def crossover_sufficient(
             ss_tot = ss.sum(axis=1) + (n * (diffs - est[:, None]) ** 2).sum(axis=1)
             se = np.sqrt(ss_tot / (big_n - 1.0) / big_n)
             df = big_n - 1.0
-    sign = -1.0 if d.lower_is_better else 1.0
-    rejected = decide(
-        est[:, None], se[:, None], df[:, None], alpha=d.alpha, sided=d.sided, benefit_sign=sign
-    )
-    return rejected, est[:, None]
+    return decide_design(d, est[:, None], se[:, None], df[:, None]), est[:, None]
 
 
 def sequential_sufficient(

@@ -36,7 +36,7 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy import integrate, optimize, special
 
-from fibrosim.trials._analysis import contrast_tests, decide, endpoint_tests
+from fibrosim.trials._analysis import contrast_tests, decide_design, endpoint_tests
 
 if TYPE_CHECKING:
     from fibrosim.trials._plans import EndpointsPlan, GroupsPlan
@@ -308,8 +308,6 @@ def simulate_groups_block(
             after = rng.random((size, n_total)) < 0.5
             yo = np.where(drop, np.where(after, interim, xo), yo)
 
-    sign = 1.0 if d.analysis == "responder" else (-1.0 if d.lower_is_better else 1.0)
-    df_min = 1.0
     if d.analysis == "responder":
         est, se, df = _responders(plan.contrasts, xo, yo, observed, offsets, d.responder_threshold)
     elif observed is not None and d.missing == "mi":
@@ -317,17 +315,7 @@ def simulate_groups_block(
     else:
         sums = _sums(xo, yo, observed, offsets, need_x=d.analysis == "ancova")
         est, se, df = _analyse(d.analysis, plan.contrasts, sums, d.sd)
-    rejected = decide(
-        est,
-        se,
-        df,
-        alpha=d.alpha,
-        sided=d.sided,
-        benefit_sign=sign,
-        multiplicity=getattr(d, "multiplicity", "none"),
-        df_min=df_min,
-    )
-    return rejected, est
+    return decide_design(d, est, se, df), est
 
 
 def simulate_endpoints_block(
