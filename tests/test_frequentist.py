@@ -19,6 +19,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from fibrosim.meta import _tau2, _tau2_ml
+from fibrosim.meta._re_result import _flatten
 from fibrosim.meta.frequentist import METHODS, RandomEffectsResult, random_effects
 from fibrosim.warnings import ConvergenceWarning, FragileEstimateWarning
 
@@ -619,3 +620,79 @@ def test_result_object() -> None:
     lo90, hi90 = r.tau2_ci(level=0.9)
     lo95, hi95 = r.tau2_ci()
     assert lo95 < lo90 < hi90 < hi95
+
+
+# ---------------------------------------------------------------------------------------------
+# one analysis: float fast path against the array path
+
+# A clean 1-D input runs the pooling, tests and Q on Python floats after the tau² fit (and the
+# ML/REML Newton iteration on floats); a (1, k) batch, a NaN-padded row and a batch of two rows
+# take the array path.  Both paths do the same IEEE operations in the same order, so 1e-14 is a
+# margin over exact equality, not a tolerance for a different computation; tau² is compared on
+# the scale tau² + mean(vi) of the solvers' stopping rule.
+FAST_RTOL = 1e-14
+FAST_FIELDS = (*QUANTITIES, "pi_low", "pi_high", "df")
+
+
+def _one_analysis_cases() -> list[tuple[np.ndarray, np.ndarray]]:
+    rng = np.random.default_rng(20261127)
+    cases = []
+    for k in (1, 2, 3, 5, 20):
+        for tau2 in (0.0, 0.05, 1.0):
+            v = rng.uniform(0.01, 0.5, k)
+            cases.append((rng.normal(0.3, np.sqrt(v + tau2)), v))
+    # all effects equal (tau² = 0 for every estimator, Knapp-Hartung SE = 0) and a dataset with
+    # a wide range of variances
+    cases.append((np.full(6, 0.4), rng.uniform(0.01, 0.5, 6)))
+    cases.append((np.asarray(BCG["yi"], dtype=float), np.asarray(BCG["vi"], dtype=float)))
+    return cases
+
+
+def _recorded(
+    y: np.ndarray, v: np.ndarray, method: str, test: str
+) -> tuple[RandomEffectsResult, list[tuple[str, type, str]]]:
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        r = random_effects(y, v, method=method, test=test)
+    return r, [(str(w.message), w.category, w.filename) for w in caught]
+
+
+@pytest.mark.parametrize("test", ["z", "knha"])
+@pytest.mark.parametrize("method", METHODS)
+def test_one_analysis_fast_path_equals_array_path(
+    method: str, test: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the array path flattens the batch; the float path never does (a spy on _flatten adds no
+    # stack frame between random_effects and warnings.warn, so warning locations stay exact)
+    used: list[int] = []
+
+    def spy(yi: np.ndarray, vi: np.ndarray) -> Any:
+        used.append(1)
+        return _flatten(yi, vi)
+
+    monkeypatch.setattr("fibrosim.meta.frequentist._flatten", spy)
+    for y, v in _one_analysis_cases():
+        k = y.size
+        used.clear()
+        fast, w_fast = _recorded(y, v, method, test)
+        assert not used, "a clean 1-D input must take the float path"
+        others = [
+            _recorded(y[None], v[None], method, test),
+            _recorded(np.append(y, np.nan), np.append(v, np.nan), method, test),
+        ]
+        assert len(used) == 2, "batched or padded input must take the array path"
+        # the same warnings (message, class, and the caller's file as location)
+        for _, w_arr in others:
+            assert w_fast == w_arr
+        if k == 1 or (k == 2 and test == "knha"):
+            assert w_fast and all(c is FragileEstimateWarning for _, c, _ in w_fast)
+        pair, _ = _recorded(np.stack([y, y]), np.stack([v, v]), method, test)
+        rows = [(others[0][0], (0,)), (others[1][0], ()), (pair, (0,))]
+        for r, idx in rows:
+            assert int(r.k[idx]) == int(fast.k) == k
+            for name in FAST_FIELDS:
+                a, b = float(getattr(r, name)[idx]), float(getattr(fast, name))
+                atol = FAST_RTOL * float(np.mean(v)) if name == "tau2" else 0.0
+                np.testing.assert_allclose(b, a, rtol=FAST_RTOL, atol=atol, err_msg=name)
+        assert fast.estimate.shape == () and fast.k.dtype == np.int64
+        assert not fast.yi.flags.writeable and np.array_equal(fast.yi, y)
