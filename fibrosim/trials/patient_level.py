@@ -274,18 +274,22 @@ def simulate_groups_block(
     # arithmetic then runs on row chunks that stay in cache, with one chunk-sized scratch array.
     rows = max(1, CHUNK_VALUES // n_total)
     scratch = np.empty((min(rows, size), n_total)) if need_x else None
+    # multiplying by one and adding zero are skipped: they change no bits the analyses see
+    shifted = [j for j in range(plan.k) if np.any(means[:, j] != 0.0)]
     for r in range(0, size, rows):
         ys = y[r : r + rows]
         if scratch is None:
-            ys *= s1
+            if s1 != 1.0:
+                ys *= s1
         else:
             xs = x[r : r + rows]
-            if threshold is None:
+            if threshold is None and s0 != 1.0:
                 xs *= s0
             ys *= s1 * math.sqrt(1.0 - rho * rho)
             ys += np.multiply(xs, rho * s1 / s0, out=scratch[: xs.shape[0]])
-            xs += m0
-        for j in range(plan.k):  # add each group's mean to its slice of patients
+            if m0 != 0.0:
+                xs += m0
+        for j in shifted:  # add each group's mean to its slice of patients
             ys[:, offsets[j] : offsets[j + 1]] += means[r : r + rows, j : j + 1]
     xo = _observe(x, step, lo, hi)
     yo = _observe(y, step, lo, hi)
