@@ -133,26 +133,27 @@ def _score_only(
 
 
 def _score_step_1d(
-    y: FloatArray, v: FloatArray, m: FloatArray, t: float, reml: bool
+    y: FloatArray, v: FloatArray, m: FloatArray, t: float, reml: bool, y_contiguous: bool
 ) -> tuple[float, float]:
     """Score and Newton candidate of :func:`_score_step` for one analysis, as Python floats.
 
     The array operations are those of :func:`_score_parts` and the scalar ones are the same
     IEEE double operations, so the step is identical; it only avoids NumPy scalar overhead.
     """
-    # np.vecdot / np.add.reduce called directly: the helpers' call overhead is measurable here
-    vdot = np.vecdot
+    # ndarray.dot is the same BLAS ddot as np.vecdot on contiguous 1-D arrays (the same
+    # bits) at a third of the call overhead; w, w r, w² r are fresh contiguous arrays, and y
+    # is used with .dot only when it is contiguous too (``y_contiguous``).
     w = m / (v + t)
     s1 = float(np.add.reduce(w))
-    s2 = float(vdot(w, w))
-    mu = float(vdot(w, y)) / s1
+    s2 = float(w.dot(w))
+    mu = float(w.dot(y) if y_contiguous else np.vecdot(w, y)) / s1
     wr = w * (y - mu)
     w2r = w * wr
-    a2 = float(vdot(wr, wr))
-    a3 = float(vdot(w2r, wr))
+    a2 = float(wr.dot(wr))
+    a3 = float(w2r.dot(wr))
     b = float(np.add.reduce(w2r))
     if reml:
-        s3 = float(vdot(w * w, w))
+        s3 = float((w * w).dot(w))
         q = s2 / s1
         info = s2 - 2.0 * s3 / s1 + q * q
         score = a2 - (s1 - s2 / s1)
@@ -177,8 +178,9 @@ def _newton_1d(
 ) -> tuple[float, bool]:
     """:func:`_tau2._solve_single` with :func:`_score_step_1d`: the same iterates, on floats."""
     la, ha, ta = lo, hi, t
+    y_contiguous = bool(y.flags.c_contiguous)
     for _ in range(max_iter):
-        score, cand = _score_step_1d(y, v, m, ta, reml)
+        score, cand = _score_step_1d(y, v, m, ta, reml, y_contiguous)
         if score == 0.0:
             return ta, True
         if score > 0.0:
@@ -253,7 +255,7 @@ def _ml_single(
     sv = float(_dot(m, v))
     scale = sv / k
     r = y - float(_dot(m, y)) / k
-    ss = float(_dot(m * r, r))
+    ss = float((m * r).dot(r))
     vmax = float(np.max(np.where(m > 0, v, 0.0)))
     t_max = 2.0 * max(vmax, 2.0 * ss / max(k - 1.0, 1.0))
     grid = t_max * _SCAN
@@ -393,7 +395,7 @@ def _se_ml_1d(v: FloatArray, m: FloatArray, tau: float, reml: bool) -> float:
     s2 = float(np.add.reduce(w2))
     if reml:
         q = s2 / s1
-        info = s2 - 2.0 * float(np.vecdot(w2, w)) / s1 + q * q
+        info = s2 - 2.0 * float(w2.dot(w)) / s1 + q * q  # fresh arrays: .dot is vecdot
     else:
         info = s2
     return math.sqrt(2.0 / info)

@@ -205,8 +205,10 @@ def _single(
     """:func:`random_effects` for one analysis without padding: the same operations, on floats.
 
     Per-call overhead dominates a single meta-analysis, so after the tau² fit the pooling, the
-    tests and Q run on Python floats; every reduction is the same NumPy call as in the batched
-    path (1-D instead of one row of 2-D), so the results are identical (tests check it).
+    tests and Q run on Python floats; every reduction is the same kernel as in the batched path
+    (1-D instead of one row of 2-D; ``ndarray.dot`` is the BLAS ddot of ``np.vecdot`` on
+    contiguous arrays, which the caller guarantees), so the results are identical (tests
+    check it).
     """
     kk = y.shape[0]
     k = float(kk)
@@ -234,13 +236,13 @@ def _single(
     # pooled mean with weights 1/(vi + tau²)
     w = 1.0 / (v + tau2)
     s1 = float(np.add.reduce(w))
-    mu = float(np.vecdot(w, y)) / s1
+    mu = float(w.dot(y)) / s1
     se = 1.0 / math.sqrt(s1)
     dfk = k - 1.0
     use_t = test == "knha" and not single
     if use_t:
         r = y - mu
-        rss = float(np.vecdot(w * r, r))
+        rss = float((w * r).dot(r))
         s2w = 0.0 if rss <= _KNHA_RSS_ZERO else rss / dfk
         se = math.sqrt(s2w / s1)
         if s2w == 0.0:
@@ -260,8 +262,8 @@ def _single(
     # Cochran's Q and I², H² (inverse-variance weights)
     w0 = 1.0 / v
     s1_0 = float(np.add.reduce(w0))
-    r0 = y - float(np.vecdot(w0, y)) / s1_0
-    q = max(float(np.vecdot(w0 * r0, r0)), 0.0)
+    r0 = y - float(w0.dot(y)) / s1_0
+    q = max(float((w0 * r0).dot(r0)), 0.0)
     if single:
         q_p, i2, h2 = 1.0, 0.0, 1.0
     else:
@@ -270,7 +272,7 @@ def _single(
             i2 = max(0.0, 100.0 * (q - dfk) / q) if q > 0 else 0.0
             h2 = q / dfk
         else:
-            s2 = _div(dfk, s1_0 - float(np.vecdot(w0, w0)) / s1_0)
+            s2 = _div(dfk, s1_0 - float(w0.dot(w0)) / s1_0)
             i2 = _div(100.0 * tau2, s2 + tau2)
             h2 = _div(tau2, s2) + 1.0
     f = np.array
@@ -394,7 +396,7 @@ def random_effects(
     if method == "EE":
         method = "FE"
     yarr, varr, clean = _check_data(yi, vi)
-    if clean and yarr.ndim == 1:
+    if clean and yarr.ndim == 1 and yarr.flags.c_contiguous and varr.flags.c_contiguous:
         return _single(yarr, varr, method, test, level)
     shape = tuple(yarr.shape[:-1])
     y, v, m, k = _flatten(yarr, varr)
