@@ -22,7 +22,7 @@ DESIGNS = {
     "student": ParallelDesign(N_PER_ARM, -0.5, 1.0, analysis="student"),
 }
 
-# Random variates per simulated trial, read from fibrosim/trials/simulation.py (_single_contrast)
+# Random variates per simulated trial, read from fibrosim/trials/_sufficient.py (_single_contrast)
 # and patient_level.py (simulate_groups_block): the sufficient-statistic ANCOVA draws 2 normals
 # and 2 chi-squares, Student 1 normal and 1 chi-square; the patient-level engine draws a
 # follow-up normal per patient, plus a baseline normal when the analysis uses it (ANCOVA).
