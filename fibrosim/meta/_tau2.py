@@ -14,6 +14,7 @@ needed by metafor's formulas have closed forms: ``tr P = S1 - S2/S1`` and
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import NamedTuple
 
@@ -109,6 +110,37 @@ def tau2_dl(y: FloatArray, v: FloatArray, m: FloatArray, k: FloatArray) -> Tau2F
     tau2 = np.maximum((q - (k - 1.0)) / tr_p, 0.0)
     se = _se_moment(w, v, tau2, tr_p)
     return Tau2Fit(tau2, se, np.zeros(tau2.shape, dtype=bool))
+
+
+def tau2_dl_1d(y: FloatArray, v: FloatArray, k: float) -> tuple[float, float] | None:
+    """:func:`tau2_dl` for one analysis without padding (contiguous 1-D rows), on floats.
+
+    The same operations as the array version (``ndarray.dot`` is the BLAS ddot of
+    ``np.vecdot`` on contiguous arrays), so the same bits; returns None when ``tr P`` is 0 in
+    floating point (a degenerate weight ratio), where the array version's IEEE semantics apply.
+    """
+    w = 1.0 / v
+    s1 = float(np.add.reduce(w))
+    s2 = float(w.dot(w))
+    r = y - float(w.dot(y)) / s1
+    q = float((w * r).dot(r))
+    tr_p = s1 - s2 / s1
+    if tr_p == 0.0:
+        return None
+    tau2 = max((q - (k - 1.0)) / tr_p, 0.0)
+    # _se_moment with the same fixed weights
+    w2 = w * w
+    s2 = float(np.add.reduce(w2))
+    s3 = float(w2.dot(w))
+    w2v = w2 * v
+    s_w2v = float(np.add.reduce(w2v))
+    a = s_w2v / s1
+    tr_pvpv = float(w2v.dot(v)) - 2.0 * float((w2v * w).dot(v)) / s1 + a * a
+    tr_ppv = s_w2v - 2.0 * float(w2v.dot(w)) / s1 + s2 * s_w2v / (s1 * s1)
+    b = s2 / s1
+    tr_pp = s2 - 2.0 * s3 / s1 + b * b
+    var_q = 2.0 * tr_pvpv + 4.0 * tau2 * tr_ppv + 2.0 * (tau2 * tau2) * tr_pp
+    return tau2, math.sqrt(var_q) / tr_p
 
 
 def tau2_hs(y: FloatArray, v: FloatArray, m: FloatArray, k: FloatArray) -> Tau2Fit:

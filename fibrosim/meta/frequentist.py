@@ -78,9 +78,11 @@ def _check_data(yi: ArrayLike, vi: ArrayLike) -> tuple[FloatArray, FloatArray, b
         and yi.shape == vi.shape
         and yi.shape[-1] > 0
         and np.isfinite(yi).all()
-        and ((vi > 0.0) & (vi < np.inf)).all()
+        and 0.0 < vi.min()
+        and vi.max() < np.inf
     ):
-        # fast path for clean float arrays (no padding): one O(k) pass, no copies
+        # fast path for clean float arrays (no padding): O(k) passes, no copies; min and max
+        # propagate NaN, so a NaN in vi fails the comparisons and takes the full checks
         return yi, vi, True
     y = as_float_array("yi", yi, allow_nan=True)
     v = as_float_array("vi", vi, allow_nan=True)
@@ -220,8 +222,11 @@ def _single(
         warnings.warn(msg, FragileEstimateWarning, stacklevel=3)
     if test == "knha" and kk == 2:
         warnings.warn(_MSG_K2, FragileEstimateWarning, stacklevel=3)
+    dl = _tau2.tau2_dl_1d(y, v, k) if method == "DL" and not single else None
     if method == "FE" or single:
         tau2, se_tau2 = 0.0, math.nan
+    elif dl is not None:
+        tau2, se_tau2 = dl
     else:
         m, karr = np.ones((1, kk)), np.array([k])
         if method in ("ML", "REML"):
