@@ -696,3 +696,16 @@ def test_one_analysis_fast_path_equals_array_path(
                 np.testing.assert_allclose(b, a, rtol=FAST_RTOL, atol=atol, err_msg=name)
         assert fast.estimate.shape == () and fast.k.dtype == np.int64
         assert not fast.yi.flags.writeable and np.array_equal(fast.yi, y)
+
+
+@pytest.mark.parametrize("k", range(1, _tau2._COLSUM_MAX_K + 2))
+def test_column_row_sums_equal_numpy_reduce_bit_for_bit(k: int) -> None:
+    # _wsum replays NumPy's pairwise summation column by column for many short rows; the
+    # batched estimators rely on it giving exactly np.add.reduce's bits (values spanning 16
+    # decades make any change of summation order visible)
+    rng = np.random.default_rng(k)
+    for shape in [(200, k), (70, 3, k), (5, 21, k), (3, k)]:
+        a = rng.normal(size=shape) * 10.0 ** rng.uniform(-8, 8, size=shape)
+        assert np.array_equal(_tau2._wsum(a), np.add.reduce(a, axis=-1))
+        f = np.asfortranarray(a)  # not C-contiguous: NumPy's own reduction is used
+        assert np.array_equal(_tau2._wsum(f), np.add.reduce(f, axis=-1))

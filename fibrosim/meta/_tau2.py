@@ -41,9 +41,54 @@ class Tau2Fit(NamedTuple):
     fallback: NDArray[np.bool_]
 
 
+#: Row sums over a short last axis are computed column by column below this length.
+_COLSUM_MAX_K = 32
+#: ... and from this many rows on (for fewer rows the per-column calls cost more).
+_COLSUM_MIN_ROWS = 64
+
+
 def _wsum(a: FloatArray) -> FloatArray:
-    out: FloatArray = np.add.reduce(a, axis=-1)
-    return out
+    """Row sums over the last axis, bit for bit equal to ``np.add.reduce(a, axis=-1)``.
+
+    NumPy reduces each row of a C-contiguous array with its pairwise summation: for ``K < 8``
+    elements a left-to-right sum, for ``8 <= K <= 128`` eight interleaved partial sums combined
+    as ``((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))`` followed by the remaining
+    ``K mod 8`` elements.  For many short rows (a batch of small meta-analyses) that costs one
+    inner-loop call per row; the same additions done column-wise over all rows give the same
+    bits at a fraction of the time (tests check the equality for every K up to the limit).
+    """
+    n = a.shape[-1]
+    if (
+        n < 2
+        or n >= _COLSUM_MAX_K
+        or a.ndim < 2
+        or a.size < _COLSUM_MIN_ROWS * n
+        or not a.flags.c_contiguous
+    ):
+        out: FloatArray = np.add.reduce(a, axis=-1)
+        return out
+    if n < 8:
+        res = a[..., 0] + a[..., 1]
+        tail = 2
+    else:
+        full = n - n % 8
+        if full == 8:
+            r = [a[..., j] for j in range(8)]
+        else:
+            r = [a[..., j] + a[..., j + 8] for j in range(8)]
+            for i in range(16, full, 8):
+                for j in range(8):
+                    r[j] += a[..., i + j]
+        left = r[0] + r[1]
+        left += r[2] + r[3]
+        right = r[4] + r[5]
+        right += r[6] + r[7]
+        res = left
+        res += right
+        tail = full
+    for i in range(tail, n):
+        res += a[..., i]
+    return res
 
 
 def _dot(a: FloatArray, b: FloatArray) -> FloatArray:
