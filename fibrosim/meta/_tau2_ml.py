@@ -112,12 +112,14 @@ def _score_upper_bound(y: FloatArray, v: FloatArray, m: FloatArray, k: FloatArra
 
 
 def _score_only(
-    y: FloatArray, v: FloatArray, m: FloatArray, tau2: FloatArray, reml: bool
+    y: FloatArray, v: FloatArray, m: FloatArray | float, tau2: FloatArray, reml: bool
 ) -> FloatArray:
     """Twice the score alone (the first output of :func:`_score_parts`, bit for bit).
 
     The bracketing scan needs only the sign of the score, so it skips the information terms
     and reuses its temporaries in place: about half the array passes of :func:`_score_parts`.
+    ``m`` may be the scalar 1.0 when nothing is padded (``1.0 / x`` is ``m / x`` for m = 1, and a
+    scalar avoids a slow broadcast of the mask over the scan points).
     """
     w = v + tau2[..., None]
     np.divide(m, w, out=w)
@@ -224,9 +226,11 @@ def _scan_scores(
     out = np.empty((n, g))
     rows_per = max(1, _tau2._BLOCK // (kk * g))
     pts_per = g if kk * g <= _tau2._BLOCK else max(1, _tau2._BLOCK // kk)
+    unpadded = bool(m.all())
     for r0 in range(0, n, rows_per):
         rs = slice(r0, r0 + rows_per)
-        y3, v3, m3 = y[rs, None, :], v[rs, None, :], m[rs, None, :]
+        y3, v3 = y[rs, None, :], v[rs, None, :]
+        m3 = 1.0 if unpadded else m[rs, None, :]
         for p0 in range(0, g, pts_per):
             ps = slice(p0, p0 + pts_per)
             t = t_max[rs, None] * _SCAN[None, ps]
