@@ -252,9 +252,10 @@ def _ml_single(
 ) -> tuple[float, bool]:
     """:func:`tau2_ml` for one analysis (1-D rows): the same steps, scalar bookkeeping.
 
-    Per-call overhead dominates one small meta-analysis, so the bracketing logic runs on Python
-    floats; the numerical kernels (score scan, Newton steps, likelihoods) are shared with the
-    vectorised path, and tests check that both give the same estimates.
+    Per-call overhead dominates one small meta-analysis, so the bracketing logic and the
+    Newton steps (:func:`_score_step_1d`) run on Python floats; the score scan and the
+    likelihoods are shared with the vectorised path.  Every operation is the one of the
+    vectorised path, and tests check that both give the same estimates bit for bit.
     """
     sv = float(_dot(m, v))
     scale = sv / k
