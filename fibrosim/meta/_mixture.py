@@ -41,13 +41,16 @@ def solve_increasing(
     *,
     xtol: FloatArray,
     maxiter: int = 200,
+    curvature: Callable[[FloatArray, NDArray[np.intp]], FloatArray] | None = None,
 ) -> FloatArray:
     """Root of an increasing function by Newton steps kept inside a shrinking bracket.
 
     ``fun(x, active)`` and ``deriv(x, active)`` are evaluated only on the unconverged entries
     (``active`` selects them from the full flat arrays).  A Newton step that leaves the bracket
     is replaced by bisection, so the iteration always converges; it stops when the step is
-    below ``xtol``.  Entries whose start is NaN are returned as NaN.
+    below ``xtol``.  Entries whose start is NaN are returned as NaN.  With ``curvature`` (the
+    second derivative, called after ``deriv`` at the same point) the Newton step becomes
+    Halley's (cubic convergence), kept only when its correction factor lies in [0.5, 2].
     """
     x = np.clip(np.asarray(x0, dtype=np.float64).copy(), lo, hi)
     lo = np.asarray(lo, dtype=np.float64).copy()
@@ -63,7 +66,14 @@ def solve_increasing(
         lo_a = np.where(f < 0, xa, lo[idx])
         hi_a = np.where(f > 0, xa, hi[idx])
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-            step = f / deriv(xa, idx)
+            slope = deriv(xa, idx)
+            step = f / slope
+            if curvature is not None:
+                # Halley: divide the Newton step by 1 - step·f''/(2f'); a factor far from 1
+                # means the quadratic model is poor there, and the Newton step is kept
+                factor = 1.0 - 0.5 * step * curvature(xa, idx) / slope
+                good = (factor >= 0.5) & (factor <= 2.0)
+                step = np.where(good, step / np.where(good, factor, 1.0), step)
             xn = xa - step
         # a Newton step below the tolerance means convergence, even if rounding puts it on
         # the bracket's edge; otherwise a step leaving the bracket is replaced by bisection
@@ -326,28 +336,52 @@ class NormalMixtureMarginal(Marginal):
         lo = np.min(np.where(live[:, None, :], comp, np.inf), axis=-1)
         hi = np.max(np.where(live[:, None, :], comp, -np.inf), axis=-1)
         mean = np.sum(self._w * self._m, axis=-1)
-        sd = np.sqrt(np.sum(self._w * ((self._m - mean[:, None]) ** 2 + self._s**2), axis=-1))
-        x0 = mean[:, None] + sd[:, None] * zq
+        dev = self._m - mean[:, None]
+        dev2, s2 = dev * dev, self._s * self._s
+        var = np.sum(self._w * (dev2 + s2), axis=-1)
+        sd = np.sqrt(var)
+        # Cornish-Fisher start from the mixture's skewness and excess kurtosis: the mixture is
+        # close to normal, so this lands near the root and saves Newton steps
+        with np.errstate(divide="ignore", invalid="ignore"):
+            g1 = np.sum(self._w * dev * (dev2 + 3 * s2), axis=-1) / (var * sd)
+            g2 = np.sum(self._w * (dev2 * (dev2 + 6 * s2) + 3 * s2 * s2), axis=-1) / var**2 - 3
+        g1, g2 = g1[:, None], g2[:, None]
+        z2 = zq * zq
+        cf = zq + g1 * (z2 - 1) / 6 + g2 * zq * (z2 - 3) / 24 - g1 * g1 * zq * (2 * z2 - 5) / 36
+        x0 = mean[:, None] + sd[:, None] * np.where(np.isfinite(cf), cf, zq)
         rows = np.repeat(np.arange(q.shape[0]), q.shape[1])
         target = q.ravel()
         scale = np.repeat(sd, q.shape[1])
 
+        cache: dict[str, FloatArray] = {}
+
         def fun(x: FloatArray, idx: NDArray[np.intp]) -> FloatArray:
             r = rows[idx]
-            z = (x[:, None] - self._m[r]) / self._s[r]
+            w, s = self._w[r], self._s[r]
+            z = (x[:, None] - self._m[r]) / s
             # work with the smaller tail so that extreme quantiles keep their relative accuracy
             upper = target[idx] > 0.5
-            p = np.where(upper[:, None], special.ndtr(-z), special.ndtr(z))
-            tail = np.sum(self._w[r] * p, axis=-1)
+            p = special.ndtr(np.where(upper[:, None], -z, z))
+            tail = np.sum(w * p, axis=-1)
+            # density and its derivative at x from the same z, for the Newton/Halley step
+            wd = w * np.exp(-0.5 * z * z - _LOG_SQRT_2PI) / s
+            cache["d1"] = np.sum(wd, axis=-1)
+            cache["d2"] = -np.sum(wd * z / s, axis=-1)
             return np.where(upper, (1 - target[idx]) - tail, tail - target[idx])
 
         def deriv(x: FloatArray, idx: NDArray[np.intp]) -> FloatArray:
-            r = rows[idx]
-            z = (x[:, None] - self._m[r]) / self._s[r]
-            dens = np.exp(-0.5 * z * z - _LOG_SQRT_2PI) / self._s[r]
-            return np.sum(self._w[r] * dens, axis=-1)
+            return cache["d1"]
+
+        def curvature(x: FloatArray, idx: NDArray[np.intp]) -> FloatArray:
+            return cache["d2"]
 
         out = solve_increasing(
-            fun, deriv, lo.ravel(), hi.ravel(), x0.ravel(), xtol=1e-14 * (1 + scale)
+            fun,
+            deriv,
+            lo.ravel(),
+            hi.ravel(),
+            x0.ravel(),
+            xtol=1e-14 * (1 + scale),
+            curvature=curvature,
         )
         return out.reshape(q.shape)
