@@ -709,3 +709,20 @@ def test_column_row_sums_equal_numpy_reduce_bit_for_bit(k: int) -> None:
         assert np.array_equal(_tau2._wsum(a), np.add.reduce(a, axis=-1))
         f = np.asfortranarray(a)  # not C-contiguous: NumPy's own reduction is used
         assert np.array_equal(_tau2._wsum(f), np.add.reduce(f, axis=-1))
+
+
+@pytest.mark.parametrize("reml", [True, False])
+def test_dense_ml_path_equals_masked_path_bit_for_bit(reml: bool) -> None:
+    # dense=True skips the masking of an unpadded analysis (plain max, scalar mask 1.0 in the
+    # score scan); a maximum is exact and 1.0 / x is m / x for m = 1, so nothing may change.
+    # Log-uniform variances give likelihoods with maxima at zero and inside now and then.
+    rng = np.random.default_rng(11)
+    for _ in range(300):
+        k = int(rng.integers(2, 40))
+        v = np.exp(rng.uniform(-5.0, 2.0, size=(1, k)))
+        y = rng.normal(0.0, 1.0, size=(1, k)) * np.sqrt(v + rng.uniform(0.0, 1.0))
+        m, kk = np.ones((1, k)), np.array([float(k)])
+        a = _tau2_ml.tau2_ml(y, v, m, kk, reml=reml)
+        b = _tau2_ml.tau2_ml(y, v, m, kk, reml=reml, dense=True)
+        assert a.tau2[0] == b.tau2[0] and a.se_tau2[0] == b.se_tau2[0]
+        assert a.fallback[0] == b.fallback[0]

@@ -248,7 +248,13 @@ def _best_of(
 
 
 def _ml_single(
-    y: FloatArray, v: FloatArray, m: FloatArray, k: float, reml: bool, max_iter: int
+    y: FloatArray,
+    v: FloatArray,
+    m: FloatArray,
+    k: float,
+    reml: bool,
+    max_iter: int,
+    dense: bool = False,
 ) -> tuple[float, bool]:
     """:func:`tau2_ml` for one analysis (1-D rows): the same steps, scalar bookkeeping.
 
@@ -256,15 +262,18 @@ def _ml_single(
     Newton steps (:func:`_score_step_1d`) run on Python floats; the score scan and the
     likelihoods are shared with the vectorised path.  Every operation is the one of the
     vectorised path, and tests check that both give the same estimates bit for bit.
+    ``dense`` says that ``m`` is all ones (no padding): the largest variance is then
+    ``v.max()`` (a maximum is exact, so the same value as the masked one) and the scan uses
+    the scalar mask 1.0 (``1.0 / x`` is ``m / x`` bit for bit).
     """
     sv = float(_dot(m, v))
     scale = sv / k
     r = y - float(_dot(m, y)) / k
     ss = float((m * r).dot(r))
-    vmax = float(np.max(np.where(m > 0, v, 0.0)))
+    vmax = float(v.max()) if dense else float(np.max(np.where(m > 0, v, 0.0)))
     t_max = 2.0 * max(vmax, 2.0 * ss / max(k - 1.0, 1.0))
     grid = t_max * _SCAN
-    up = (_score_only(y, v, m, grid, reml) > 0.0).tolist()
+    up = (_score_only(y, v, 1.0 if dense else m, grid, reml) > 0.0).tolist()
     brackets = [i for i in range(len(up) - 1) if up[i] and not up[i + 1]]
     if not brackets:
         # zero is the only maximum; a positive score at 0 without a sign change cannot happen
@@ -297,6 +306,7 @@ def tau2_ml(
     *,
     reml: bool,
     max_iter: int = _MAX_ITER,
+    dense: bool = False,
 ) -> Tau2Fit:
     """ML or REML estimate of tau² and its SE: the global maximiser on ``[0, t_max]``.
 
@@ -314,10 +324,13 @@ def tau2_ml(
     ----------
     Viechtbauer W (2005). Bias and efficiency of meta-analytic variance estimators in the
     random-effects model. J Educ Behav Stat 30:261-293 (eqs. 9-12).
+
+    ``dense=True`` promises that ``m`` is all ones (the caller checked there is no padding);
+    it only lets the one-analysis path skip the masking (same results).
     """
     n = y.shape[0]
     if n == 1:
-        t1, ok1 = _ml_single(y[0], v[0], m[0], float(k[0]), reml, max_iter)
+        t1, ok1 = _ml_single(y[0], v[0], m[0], float(k[0]), reml, max_iter, dense)
         tau = np.array([t1])
         suspect = np.array([not ok1])
         if not ok1:

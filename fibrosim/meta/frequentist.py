@@ -247,7 +247,9 @@ def _single(
         m, karr = np.ones((1, kk)), np.array([k])
         if method in ("ML", "REML"):
             # tau2_ml has its own one-analysis path; in_blocks would only add overhead
-            fit = _tau2_ml.tau2_ml(y[None, :], v[None, :], m, karr, reml=method == "REML")
+            fit = _tau2_ml.tau2_ml(
+                y[None, :], v[None, :], m, karr, reml=method == "REML", dense=True
+            )
         else:
             fit = _estimate_tau2(method, y[None, :], v[None, :], m, karr)
         tau2, se_tau2 = float(fit.tau2[0]), float(fit.se_tau2[0])
