@@ -50,9 +50,14 @@ _WG = np.array([
 ])  # fmt: skip
 _NODES = np.concatenate([-_XGK[:-1], _XGK[::-1]])  # 15 nodes, ascending
 _WK = np.concatenate([_WGK[:-1], _WGK[::-1]])
+_CUM_WK = np.concatenate([[0.0], np.cumsum(_WK)[:-1]])  # left cell edges (×2) of the nodes
 _GAUSS_IDX = np.array([1, 3, 5, 7, 9, 11, 13])  # the Gauss-7 nodes among the 15
 _WG7 = np.concatenate([_WG[:-1], _WG[::-1]])
 _GL_X, _GL_W = np.polynomial.legendre.leggauss(20)  # partial panels (CDF at a point)
+# step on t in [0, 1] of the central difference for the integrand's slope (Halley steps of the
+# τ quantiles): truncation ~h² and rounding ~1e-16/h both far below 1e-8 relative; the slope
+# only scales the Halley correction, so its error slows convergence but never moves the root
+_DIFF_STEP = 1e-5
 
 _DROP = 50.0  # log units below the maximum at which the integrand is negligible (e^-50)
 # |K15 - G7| per panel, relative to the total.  This estimates the error of the 7-point rule;
@@ -207,18 +212,33 @@ class TauGrid:
         return self._partial_and_density(t, panel, rows)[0]
 
     def _partial_and_density(
-        self, t: FloatArray, panel: NDArray[np.intp], rows: NDArray[np.intp]
-    ) -> tuple[FloatArray, FloatArray]:
-        """The partial integral and the integrand at t (d/dt of the former), in one pass."""
+        self,
+        t: FloatArray,
+        panel: NDArray[np.intp],
+        rows: NDArray[np.intp],
+        *,
+        slope: bool = False,
+    ) -> tuple[FloatArray, FloatArray, FloatArray]:
+        """Partial integral, integrand at t and (with ``slope``) the integrand's d/dt at t.
+
+        The integrand is the partial integral's d/dt; its own d/dt is a central difference
+        (zeros without ``slope``).  All come from one pass over the integrand.
+        """
         a = self.edges[panel]
         half = 0.5 * (t - a)
         nodes = a[:, None] + half[:, None] * (1.0 + _GL_X[None, :])
-        nodes = np.concatenate([nodes, t[:, None]], axis=1)
+        extra = [t[:, None], t[:, None] - _DIFF_STEP, t[:, None] + _DIFF_STEP]
+        nodes = np.concatenate([nodes, *extra[: 3 if slope else 1]], axis=1)
         x = self.x_lo[rows, None] + nodes * self.length[rows, None]
         g = _log_integrand(self.prior, _subset(self.data, rows), x)
         f = np.exp(g - self.ref[rows, None])
         length = self.length[rows]
-        return half * length * (f[:, :-1] @ _GL_W), f[:, -1] * length
+        n = _GL_X.size
+        part = half * length * (f[:, :n] @ _GL_W)
+        if not slope:
+            return part, f[:, n] * length, np.zeros_like(part)
+        d2 = (f[:, n + 2] - f[:, n + 1]) * (length / (2 * _DIFF_STEP))
+        return part, f[:, n] * length, d2
 
     def _locate(self, tau: FloatArray) -> tuple[FloatArray, NDArray[np.intp], NDArray[np.intp]]:
         b, q = tau.shape
@@ -293,19 +313,44 @@ class TauGrid:
             need = target[hi_idx] - base
             a, e = self.edges[panel], self.edges[panel + 1]
             pm = self.panel_mass[r, panel]
-            t0 = a + (e - a) * np.clip(need / np.where(pm > 0, pm, 1.0), 0.0, 1.0)
+            # start: the Kronrod node masses of the panel spread evenly over cells whose
+            # widths are the Kronrod weights (a step-function density), inverted exactly
+            node_mass = self.weights[r[:, None], 1 + 15 * panel[:, None] + np.arange(15)]
+            cm = np.cumsum(node_mass * self.total[r, None], axis=1)
+            j = np.minimum(np.sum(cm < need[:, None], axis=1), 14)
+            ri = np.arange(r.size)
+            prev = np.where(j > 0, cm[ri, j - 1], 0.0)
+            mj = cm[ri, j] - prev
+            frac = np.clip((need - prev) / np.where(mj > 0, mj, 1.0), 0.0, 1.0)
+            cell = _CUM_WK[j] + _WK[j] * frac
+            t0 = a + (e - a) * 0.5 * cell
+            if not np.all(np.isfinite(t0)):  # pragma: no cover - node masses are finite
+                t0 = a + (e - a) * np.clip(need / np.where(pm > 0, pm, 1.0), 0.0, 1.0)
 
             slope: dict[str, FloatArray] = {}
 
             def fun(t: FloatArray, idx: NDArray[np.intp]) -> FloatArray:
-                # the density at t comes out of the same integrand pass; deriv() reuses it
-                part, slope["f"] = self._partial_and_density(t, panel[idx], r[idx])
+                # density and its slope at t come out of the same integrand pass
+                part, slope["f"], slope["df"] = self._partial_and_density(
+                    t, panel[idx], r[idx], slope=True
+                )
                 return np.asarray(part - need[idx])
 
             def deriv(t: FloatArray, idx: NDArray[np.intp]) -> FloatArray:
                 return slope["f"]
 
-            t = solve_increasing(fun, deriv, a.copy(), e.copy(), t0, xtol=np.full(t0.shape, 1e-15))
+            def curvature(t: FloatArray, idx: NDArray[np.intp]) -> FloatArray:
+                return slope["df"]
+
+            t = solve_increasing(
+                fun,
+                deriv,
+                a.copy(),
+                e.copy(),
+                t0,
+                xtol=np.full(t0.shape, 1e-15),
+                curvature=curvature,
+            )
             out[hi_idx] = np.exp(self.x_lo[r] + t * self.length[r])
         return out.reshape(q.shape)
 
