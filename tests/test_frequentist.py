@@ -726,3 +726,28 @@ def test_dense_ml_path_equals_masked_path_bit_for_bit(reml: bool) -> None:
         b = _tau2_ml.tau2_ml(y, v, m, kk, reml=reml, dense=True)
         assert a.tau2[0] == b.tau2[0] and a.se_tau2[0] == b.se_tau2[0]
         assert a.fallback[0] == b.fallback[0]
+
+
+def test_q_step_1d_equals_array_step_bit_for_bit() -> None:
+    # the one-analysis Paule-Mandel step on floats must give the array step's bits, so a
+    # single analysis and a batch follow identical iterates
+    rng = np.random.default_rng(12)
+    for _ in range(300):
+        k = int(rng.integers(2, 40))
+        v = np.exp(rng.uniform(-5.0, 2.0, size=(1, k)))
+        y = rng.normal(0.0, 1.0, size=(1, k)) * np.sqrt(v + rng.uniform(0.0, 1.0))
+        m, target = np.ones((1, k)), np.array([k - 1.0])
+        t = np.array([rng.uniform(0.0, 2.0)])
+        right, cand, exact = _tau2._q_step(y, v, m, target, t)
+        r1, c1, e1 = _tau2._q_step_1d(y[0], v[0], m[0], float(target[0]), float(t[0]))
+        assert (bool(right[0]), float(cand[0]), bool(exact[0])) == (r1, c1, e1)
+        # and the solved root is the batched solver's (a second, identical row forces it)
+        pair = _tau2.q_profile_root(
+            np.vstack([y, y]),
+            np.vstack([v, v]),
+            np.vstack([m, m]),
+            np.full(2, k),
+            np.full(2, k - 1.0),
+        )
+        one = _tau2.q_profile_root(y, v, m, np.array([float(k)]), target)
+        assert one[0] == pair[0] == pair[1]

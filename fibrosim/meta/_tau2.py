@@ -226,7 +226,7 @@ def tau2_sj(y: FloatArray, v: FloatArray, m: FloatArray, k: FloatArray) -> Tau2F
 
 
 BoolArray = NDArray[np.bool_]
-StepFn = Callable[..., tuple[BoolArray, FloatArray, BoolArray]]
+StepFn = Callable[..., tuple[BoolArray | bool, FloatArray | float, BoolArray | bool]]
 
 
 def _solve_bracketed(
@@ -322,6 +322,28 @@ def _q_step(
     return g < 0.0, cand, g == 0.0
 
 
+def _q_step_1d(
+    y: FloatArray, v: FloatArray, m: FloatArray, target: float, t: float
+) -> tuple[bool, float, bool]:
+    """:func:`_q_step` for one analysis (1-D rows) on Python floats: the same operations.
+
+    ``y``, ``w`` and ``w r`` are contiguous (the caller's rows are copies from fancy indexing),
+    so ``ndarray.dot`` is the BLAS ddot of ``np.vecdot``; the scalar operations are the same
+    IEEE double operations in the same order, so the iterates are identical (tests check it).
+    ``q > 0`` and ``dq < 0`` inside the bracket (``Q_gen(0) > target`` needs a nonzero
+    residual), so no division by zero can occur.
+    """
+    w = m / (v + t)
+    mu = float(w.dot(y)) / float(np.add.reduce(w))
+    r = y - mu
+    wr = w * r
+    q = float(wr.dot(r))
+    dq = -float(wr.dot(wr))
+    g = 1.0 / q - 1.0 / float(target)
+    cand = float(t) - g * q * q / (-dq)
+    return g < 0.0, cand, g == 0.0
+
+
 def q_profile_root(
     y: FloatArray, v: FloatArray, m: FloatArray, k: FloatArray, target: FloatArray
 ) -> FloatArray:
@@ -345,7 +367,9 @@ def q_profile_root(
     lo = np.zeros(idx.size)
     hi = np.maximum(ss / tg - vmin, 0.0)
     scale = _mean_scale(vs, ms, k[idx])
-    t, _ = _solve_bracketed(_q_step, (ys, vs, ms, tg), lo, hi, lo, scale, _MAX_ITER)
+    contiguous = ys.flags.c_contiguous and vs.flags.c_contiguous and ms.flags.c_contiguous
+    step = _q_step_1d if idx.size == 1 and contiguous else _q_step
+    t, _ = _solve_bracketed(step, (ys, vs, ms, tg), lo, hi, lo, scale, _MAX_ITER)
     tau[idx] = t
     return tau
 
