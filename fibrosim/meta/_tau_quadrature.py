@@ -350,6 +350,9 @@ class TauGrid:
                 t0,
                 xtol=np.full(t0.shape, 1e-15),
                 curvature=curvature,
+                # the integrand varies on t-scales > 1e-3 (panels), so a Halley step of 1e-8
+                # leaves an error ~ (1e-8)³ / (1e-3)² = 1e-18, far below xtol
+                accept=np.full(t0.shape, 1e-8),
             )
             out[hi_idx] = np.exp(self.x_lo[r] + t * self.length[r])
         return out.reshape(q.shape)
