@@ -751,3 +751,18 @@ def test_q_step_1d_equals_array_step_bit_for_bit() -> None:
         )
         one = _tau2.q_profile_root(y, v, m, np.array([float(k)]), target)
         assert one[0] == pair[0] == pair[1]
+
+
+def test_check_data_fast_path_sum_overflow_and_nonfinite() -> None:
+    # finite values whose sum overflows are valid input and must not warn; an Inf or NaN must
+    # never slip through the fast path
+    from fibrosim.meta.frequentist import _check_data
+
+    big = np.array([1e308, 1e308, -1.0])
+    y, _v, clean = _check_data(big, np.ones(3))
+    assert clean and np.array_equal(y, big)
+    for bad in (np.inf, -np.inf):
+        with pytest.raises(ValueError, match="yi"):
+            _check_data(np.array([0.1, bad, 0.3]), np.ones(3))
+    with pytest.raises(ValueError, match="NaN in the same cells"):
+        _check_data(np.array([0.1, np.nan, 0.3]), np.ones(3))

@@ -78,11 +78,13 @@ def _check_data(yi: ArrayLike, vi: ArrayLike) -> tuple[FloatArray, FloatArray, b
         and yi.shape == vi.shape
         and yi.shape[-1] > 0
         and np.isfinite(yi).all()
-        and 0.0 < vi.min()
-        and vi.max() < np.inf
+        and 0.0 < np.minimum.reduce(vi, axis=None)
+        and np.maximum.reduce(vi, axis=None) < np.inf
     ):
         # fast path for clean float arrays (no padding): O(k) passes, no copies; min and max
-        # propagate NaN, so a NaN in vi fails the comparisons and takes the full checks
+        # (ufunc reductions: ndarray.min/max without the wrapper) propagate NaN, so a NaN in
+        # vi fails the comparisons and takes the full checks.  (A finite-sum test of yi would
+        # be cheaper but warns when finite values overflow the sum.)
         return yi, vi, True
     y = as_float_array("yi", yi, allow_nan=True)
     v = as_float_array("vi", vi, allow_nan=True)
@@ -143,8 +145,9 @@ def _row_extremes(v: FloatArray) -> tuple[FloatArray, FloatArray]:
 
 def _frozen(a: FloatArray) -> FloatArray:
     """A read-only copy, so a result never changes when the caller's array does."""
-    out = np.array(a, dtype=np.float64, copy=True)
-    out.flags.writeable = False
+    # ndarray.copy(order="K") is np.array(a, copy=True) for float64 input, with less overhead
+    out = a.copy(order="K") if a.dtype == np.float64 else np.array(a, dtype=np.float64)
+    out.setflags(write=False)
     return out
 
 
@@ -230,7 +233,7 @@ def _single(
     """
     kk = y.shape[0]
     k = float(kk)
-    if float(v.max()) >= _VI_RATIO_WARN * float(v.min()):
+    if float(np.maximum.reduce(v)) >= _VI_RATIO_WARN * float(np.minimum.reduce(v)):
         warnings.warn(_MSG_RATIO, FragileEstimateWarning, stacklevel=3)
     single = kk < 2
     if single:
