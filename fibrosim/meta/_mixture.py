@@ -56,11 +56,18 @@ def solve_increasing(
     left after it, is far below ``xtol``) is taken as the last one, which saves the evaluation
     that would only confirm convergence.
     """
-    x = np.clip(np.asarray(x0, dtype=np.float64).copy(), lo, hi)
-    lo = np.asarray(lo, dtype=np.float64).copy()
-    hi = np.asarray(hi, dtype=np.float64).copy()
-    xtol = np.broadcast_to(np.asarray(xtol, dtype=np.float64), x.shape)
-    halley_tol = None if accept is None else np.broadcast_to(accept, x.shape)
+    # (np.minimum/np.maximum and filled arrays instead of np.clip/np.broadcast_to: the arrays
+    # are often tiny and these calls' Python overhead dominated the solve)
+    lo = np.array(lo, dtype=np.float64)
+    hi = np.array(hi, dtype=np.float64)
+    x = np.minimum(np.maximum(np.asarray(x0, dtype=np.float64), lo), hi)
+    xtol_all = np.empty(x.shape)
+    xtol_all[...] = xtol
+    halley_tol = None
+    if curvature is not None and accept is not None:
+        halley_tol = np.empty(x.shape)
+        halley_tol[...] = accept
+    eps8 = 8 * np.finfo(np.float64).eps
     active = ~np.isnan(x)  # NaN rows (padded studies of a ragged batch) stay NaN
     for _ in range(maxiter):
         idx = np.flatnonzero(active)
@@ -73,6 +80,7 @@ def solve_increasing(
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
             slope = deriv(xa, idx)
             step = f / slope
+            good = None
             if curvature is not None:
                 # Halley: divide the Newton step by 1 - step·f''/(2f'); a factor far from 1
                 # means the quadratic model is poor there, and the Newton step is kept
@@ -82,17 +90,21 @@ def solve_increasing(
             xn = xa - step
         # a Newton step below the tolerance means convergence, even if rounding puts it on
         # the bracket's edge; otherwise a step leaving the bracket is replaced by bisection
-        tol = xtol[idx] + 8 * np.finfo(np.float64).eps * np.abs(xa)  # never below rounding
-        if curvature is not None and halley_tol is not None:
+        tol = xtol_all[idx] + eps8 * np.abs(xa)  # never below rounding
+        stop = tol
+        if good is not None and halley_tol is not None:
             stop = np.where(good, np.maximum(tol, halley_tol[idx]), tol)
-        else:
-            stop = tol
-        small = np.isfinite(step) & (np.abs(step) <= stop)
-        bad = ~small & (~np.isfinite(xn) | (xn <= lo_a) | (xn >= hi_a))
-        mid = np.where(np.isfinite(lo_a) & np.isfinite(hi_a), 0.5 * (lo_a + hi_a), xa)
-        xn = np.where(bad, mid, xn)
-        done = (f == 0) | small | (hi_a - lo_a <= tol)
-        x[idx] = np.where(f == 0, xa, np.where(small, np.clip(xn, lo_a, hi_a), xn))
+        abs_step = np.abs(step)
+        small = abs_step <= stop  # False for a NaN step
+        bad = ~small & ~((xn > lo_a) & (xn < hi_a))  # leaves the bracket, or NaN
+        if bad.any():
+            mid = np.where(np.isfinite(lo_a) & np.isfinite(hi_a), 0.5 * (lo_a + hi_a), xa)
+            xn = np.where(bad, mid, xn)
+        zero = f == 0
+        done = zero | small | (hi_a - lo_a <= tol)
+        if small.any():
+            xn = np.where(small, np.minimum(np.maximum(xn, lo_a), hi_a), xn)
+        x[idx] = np.where(zero, xa, xn)
         lo[idx], hi[idx] = lo_a, hi_a
         active[idx[done]] = False
     raise RuntimeError(  # pragma: no cover - the bisection fallback converges in < 200 steps
