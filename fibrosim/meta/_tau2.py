@@ -357,19 +357,30 @@ def q_profile_root(
     n = y.shape[0]
     tau = np.zeros(n)
     q0 = generalised_q(y, v, m, tau)
-    need = q0 > target
-    if not np.any(need):
-        return tau
-    idx = np.flatnonzero(need)
-    ys, vs, ms, tg = y[idx], v[idx], m[idx], target[idx]
-    ss = _sum_sq(ys, ms, k[idx])
+    one = n == 1 and y.flags.c_contiguous and v.flags.c_contiguous and m.flags.c_contiguous
+    if one:
+        # one contiguous analysis: the rows as they are (y[idx] would copy the same values)
+        if not q0[0] > target[0]:
+            return tau
+        idx = None
+        ys, vs, ms, tg, ks = y, v, m, target, k
+    else:
+        need = q0 > target
+        if not np.any(need):
+            return tau
+        idx = np.flatnonzero(need)
+        ys, vs, ms, tg, ks = y[idx], v[idx], m[idx], target[idx], k[idx]
+    ss = _sum_sq(ys, ms, ks)
     vmin = np.min(np.where(ms > 0, vs, np.inf), axis=-1)
-    lo = np.zeros(idx.size)
+    lo = np.zeros(tg.size)
     hi = np.maximum(ss / tg - vmin, 0.0)
-    scale = _mean_scale(vs, ms, k[idx])
-    contiguous = ys.flags.c_contiguous and vs.flags.c_contiguous and ms.flags.c_contiguous
-    step = _q_step_1d if idx.size == 1 and contiguous else _q_step
+    scale = _mean_scale(vs, ms, ks)
+    # the float step needs contiguous rows: true for one analysis here, and fancy-indexed
+    # rows are fresh copies
+    step = _q_step_1d if tg.size == 1 else _q_step
     t, _ = _solve_bracketed(step, (ys, vs, ms, tg), lo, hi, lo, scale, _MAX_ITER)
+    if idx is None:
+        return t
     tau[idx] = t
     return tau
 
