@@ -431,11 +431,19 @@ def _log_integrand_moments(
     prior: TauPrior, d: _Data, x: FloatArray
 ) -> tuple[FloatArray, FloatArray, FloatArray]:
     """g(x) with E[μ | τ, y] and Var[μ | τ, y] at τ = e^x."""
+    out, mean, var, _ = _log_integrand_tau(prior, d, x)
+    return out, mean, var
+
+
+def _log_integrand_tau(
+    prior: TauPrior, d: _Data, x: FloatArray
+) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray]:
+    """:func:`_log_integrand_moments` and τ = e^x itself."""
     with np.errstate(over="ignore", invalid="ignore"):
         tau = np.exp(x)
         ll, mean, var = _loglik(d, tau * tau)
     out = x + _log_prior(prior, tau, d, inside=True) + ll
-    return np.where(np.isnan(out), -np.inf, out), mean, var
+    return np.where(np.isnan(out), -np.inf, out), mean, var, tau
 
 
 def _tail_exponent(prior: TauPrior, mu_prior: MuPrior, k: FloatArray) -> FloatArray:
@@ -535,6 +543,7 @@ def build_tau_grid(y: FloatArray, v: FloatArray, prior: TauPrior, mu_prior: MuPr
     done_k: list[FloatArray] = []
     done_mean: list[FloatArray] = []
     done_var: list[FloatArray] = []
+    done_tau: list[FloatArray] = []
     total_est = np.zeros(b)
     total2 = np.zeros(b)
     n_panels = 0
@@ -543,16 +552,18 @@ def build_tau_grid(y: FloatArray, v: FloatArray, prior: TauPrior, mu_prior: MuPr
         half = 0.5 * (e - a)
         t = (0.5 * (a + e))[:, None] + half[:, None] * _NODES[None, :]  # (P, 15)
         x = x_lo[:, None] + t.reshape(1, -1) * length[:, None]  # (B, 15P)
-        g_new, mean_new, var_new = _log_integrand_moments(prior, d, x)
+        g_new, mean_new, var_new, tau_new = _log_integrand_tau(prior, d, x)
         f = np.exp(g_new - ref[:, None]).reshape(b, -1, 15)
         mean_new = mean_new.reshape(b, -1, 15)
         var_new = var_new.reshape(b, -1, 15)
+        tau_new = tau_new.reshape(b, -1, 15)
         scale_p = half[None, :] * length[:, None]
         kron = scale_p * (f @ _WK)
         gauss = scale_p * (f[:, :, _GAUSS_IDX] @ _WG7)
-        t2 = np.exp(2 * (x - np.log(tau_ref)[:, None])).reshape(b, -1, 15)
-        kron2 = scale_p * ((f * t2) @ _WK)
-        gauss2 = scale_p * ((f * t2)[:, :, _GAUSS_IDX] @ _WG7)
+        # the τ²-weighted integrand (for E[τ²]), τ taken relative to the scan's peak
+        ft2 = f * (tau_new / tau_ref[:, None, None]) ** 2
+        kron2 = scale_p * (ft2 @ _WK)
+        gauss2 = scale_p * (ft2[:, :, _GAUSS_IDX] @ _WG7)
         tot = total_est + kron.sum(axis=1)
         tot2 = total2 + kron2.sum(axis=1)
         err = np.abs(kron - gauss) / tot[:, None]
@@ -572,6 +583,7 @@ def build_tau_grid(y: FloatArray, v: FloatArray, prior: TauPrior, mu_prior: MuPr
         done_f.append(f[:, keep_p, :])
         done_mean.append(mean_new[:, keep_p, :])
         done_var.append(var_new[:, keep_p, :])
+        done_tau.append(tau_new[:, keep_p, :])
         done_k.append(kron[:, keep_p])
         total_est += kron[:, keep_p].sum(axis=1)
         total2 += kron2[:, keep_p].sum(axis=1)
@@ -599,10 +611,10 @@ def build_tau_grid(y: FloatArray, v: FloatArray, prior: TauPrior, mu_prior: MuPr
 
     # mixture nodes: τ = 0 carries the lower piece, then the Kronrod nodes
     half = 0.5 * (panels[:, 1] - panels[:, 0])
-    t_nodes = (0.5 * (panels[:, 0] + panels[:, 1]))[:, None] + half[:, None] * _NODES[None, :]
-    x_nodes = x_lo[:, None] + t_nodes.reshape(1, -1) * length[:, None]
     w_nodes = (f_all * (half[None, :, None] * _WK[None, None, :])).reshape(b, -1) * length[:, None]
-    tau_nodes = np.concatenate([np.zeros((b, 1)), np.exp(x_nodes)], axis=1)
+    # the nodes' τ as evaluated during refinement (same arithmetic as recomputing them)
+    tau_all = np.concatenate(done_tau, axis=1)[:, order, :].reshape(b, -1)
+    tau_nodes = np.concatenate([np.zeros((b, 1)), tau_all], axis=1)
     weights = np.concatenate([lower[:, None], w_nodes], axis=1) / total[:, None]
     cmean = np.concatenate(done_mean, axis=1)[:, order, :].reshape(b, -1)
     cvar = np.concatenate(done_var, axis=1)[:, order, :].reshape(b, -1)
