@@ -273,6 +273,12 @@ def _ml_single(
     vmax = float(v.max()) if dense else float(np.max(np.where(m > 0, v, 0.0)))
     t_max = 2.0 * max(vmax, 2.0 * ss / max(k - 1.0, 1.0))
     grid = t_max * _SCAN
+    # The scan is one (len(_SCAN), k) expression and is never skipped.  Shortcuts such as
+    # "Newton from the Hedges start converged and l(0) < l(t)" do not prove t global: the
+    # likelihood can have two interior maxima (very unequal variances), and only a sign
+    # change of the score between scan points reveals the second.  The scan bracket also
+    # enters the iterates (start point, bisection safeguard), so skipping it would change
+    # the last bits against the batched path.
     up = (_score_only(y, v, 1.0 if dense else m, grid, reml) > 0.0).tolist()
     brackets = [i for i in range(len(up) - 1) if up[i] and not up[i + 1]]
     if not brackets:
