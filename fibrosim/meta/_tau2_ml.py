@@ -269,7 +269,7 @@ def _ml_single(
     sv = float(_dot(m, v))
     scale = sv / k
     r = y - float(_dot(m, y)) / k
-    ss = float((m * r).dot(r))
+    ss = float(r.dot(r) if dense else (m * r).dot(r))  # 1.0 * r is r, bit for bit
     vmax = float(v.max()) if dense else float(np.max(np.where(m > 0, v, 0.0)))
     t_max = 2.0 * max(vmax, 2.0 * ss / max(k - 1.0, 1.0))
     grid = t_max * _SCAN
