@@ -231,7 +231,7 @@ class TauGrid:
         extra = [t[:, None], t[:, None] - _DIFF_STEP, t[:, None] + _DIFF_STEP]
         nodes = np.concatenate([nodes, *extra[: 3 if slope else 1]], axis=1)
         x = self.x_lo[rows, None] + nodes * self.length[rows, None]
-        g = _log_integrand(self.prior, _subset(self.data, rows), x)
+        g = _log_integrand(self.prior, self._data_rows(rows), x)
         f = np.exp(g - self.ref[rows, None])
         length = self.length[rows]
         n = _GL_X.size
@@ -240,6 +240,12 @@ class TauGrid:
             return part, f[:, n] * length, np.zeros_like(part)
         d2 = (f[:, n + 2] - f[:, n + 1]) * (length / (2 * _DIFF_STEP))
         return part, f[:, n] * length, d2
+
+    def _data_rows(self, rows: NDArray[np.intp]) -> _Data:
+        """The data of ``rows``; no copy when they are all rows in order (the common case)."""
+        if rows.size == self.size and np.array_equal(rows, np.arange(rows.size)):
+            return self.data
+        return _subset(self.data, rows)
 
     def _locate(self, tau: FloatArray) -> tuple[FloatArray, NDArray[np.intp], NDArray[np.intp]]:
         b, q = tau.shape
