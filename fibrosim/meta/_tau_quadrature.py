@@ -610,7 +610,9 @@ def build_tau_grid(y: FloatArray, v: FloatArray, prior: TauPrior, mu_prior: MuPr
     panels = np.concatenate(done_edges, axis=0)
     order = np.argsort(panels[:, 0])
     panels = panels[order]
-    f_all = np.concatenate(done_f, axis=1)[:, order, :]
+    n_p = panels.shape[0]
+    pos = np.empty(n_p, dtype=np.intp)
+    pos[order] = np.arange(n_p)  # sorted place of each finished panel, in finishing order
     k_all = np.concatenate(done_k, axis=1)[:, order]
     edges = np.concatenate([panels[:, 0], panels[-1:, 1]])
 
@@ -624,17 +626,29 @@ def build_tau_grid(y: FloatArray, v: FloatArray, prior: TauPrior, mu_prior: MuPr
         lower = below * np.exp(log_lik_at_zero - ref)
     total = lower + k_all.sum(axis=1)
 
-    # mixture nodes: τ = 0 carries the lower piece, then the Kronrod nodes
-    half = 0.5 * (panels[:, 1] - panels[:, 0])
-    w_nodes = (f_all * (half[None, :, None] * _WK[None, None, :])).reshape(b, -1) * length[:, None]
+    # mixture nodes: τ = 0 carries the lower piece, then the Kronrod nodes in panel order;
+    # each pass's finished panels are written straight to their sorted place (no concatenate
+    # and reorder copies of the (B, 15P) arrays)
+    done_w = []
+    for edges_p, f_p in zip(done_edges, done_f, strict=True):
+        half_p = 0.5 * (edges_p[:, 1] - edges_p[:, 0])
+        done_w.append((f_p * (half_p[None, :, None] * _WK[None, None, :])) * length[:, None, None])
+
+    def assemble(first: FloatArray, parts: list[FloatArray]) -> FloatArray:
+        out = np.empty((b, 1 + 15 * n_p))
+        out[:, 0] = first
+        body = out[:, 1:].reshape(b, n_p, 15)  # a view: splits the contiguous last axis
+        start = 0
+        for piece in parts:
+            body[:, pos[start : start + piece.shape[1]], :] = piece
+            start += piece.shape[1]
+        return out
+
     # the nodes' τ as evaluated during refinement (same arithmetic as recomputing them)
-    tau_all = np.concatenate(done_tau, axis=1)[:, order, :].reshape(b, -1)
-    tau_nodes = np.concatenate([np.zeros((b, 1)), tau_all], axis=1)
-    weights = np.concatenate([lower[:, None], w_nodes], axis=1) / total[:, None]
-    cmean = np.concatenate(done_mean, axis=1)[:, order, :].reshape(b, -1)
-    cvar = np.concatenate(done_var, axis=1)[:, order, :].reshape(b, -1)
-    cond_mean = np.concatenate([mean0, cmean], axis=1)
-    cond_sd = np.sqrt(np.concatenate([var0, cvar], axis=1))
+    tau_nodes = assemble(np.zeros(b), done_tau)
+    weights = assemble(lower, done_w) / total[:, None]
+    cond_mean = assemble(mean0[:, 0], done_mean)
+    cond_sd = np.sqrt(assemble(var0[:, 0], done_var))
     return TauGrid(
         data=d,
         prior=prior,
