@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from numpy.typing import NDArray
@@ -167,6 +167,7 @@ class TauGrid:
     cond_mean: FloatArray  # (B, 1 + 15P) E[μ | τ, y]
     cond_sd: FloatArray  # (B, 1 + 15P) sd[μ | τ, y]
     log_lik_at_zero: FloatArray  # (B,) log m(y | τ = 0)
+    _exists: dict[int, NDArray[np.bool_]] = field(default_factory=dict)  # moment_exists cache
 
     @property
     def size(self) -> int:
@@ -195,7 +196,9 @@ class TauGrid:
 
     def moment_exists(self, order: int) -> NDArray[np.bool_]:
         """Whether E[τ^order | y] is finite (from the tails of prior and likelihood)."""
-        return _moment_exists(self.prior, self.mu_prior, self.data.k, order)
+        if order not in self._exists:
+            self._exists[order] = _moment_exists(self.prior, self.mu_prior, self.data.k, order)
+        return self._exists[order]
 
     # -- distribution functions -------------------------------------------------------------
     def logpdf(self, tau: FloatArray) -> FloatArray:
@@ -665,4 +668,5 @@ def build_tau_grid(y: FloatArray, v: FloatArray, prior: TauPrior, mu_prior: MuPr
         cond_mean=cond_mean,
         cond_sd=cond_sd,
         log_lik_at_zero=log_lik_at_zero,
+        _exists={2: second},
     )
