@@ -517,7 +517,18 @@ def build_tau_grid(y: FloatArray, v: FloatArray, prior: TauPrior, mu_prior: MuPr
     # coarse scan: where is the integrand (and τ² times it) non-negligible?
     s = np.linspace(0.0, 1.0, _SCAN)
     xs = xa[:, None] + s[None, :] * (xb - xa)[:, None]
-    gs = _log_integrand(prior, d, xs)
+    # the likelihood at τ = 0 (for the closed-form mass below the window and the first mixture
+    # node) shares the scan's evaluation: column 0 is τ² = 0, then the scan points; g is
+    # assembled exactly as in _log_integrand_tau
+    with np.errstate(over="ignore", invalid="ignore"):
+        tau_s = np.exp(xs)
+        tau2_s = np.empty((b, _SCAN + 1))
+        tau2_s[:, 0] = 0.0
+        np.multiply(tau_s, tau_s, out=tau2_s[:, 1:])
+        ll_s, mean_s, var_s = _loglik(d, tau2_s)
+    gs = xs + _log_prior(prior, tau_s, d, inside=True) + ll_s[:, 1:]
+    gs = np.where(np.isnan(gs), -np.inf, gs)
+    log_lik_at_zero = ll_s[:, 0]
     gmax = gs.max(axis=1)
     keep = gs > gmax[:, None] - _DROP
     second = _moment_exists(prior, mu_prior, k, 2)
@@ -620,8 +631,6 @@ def build_tau_grid(y: FloatArray, v: FloatArray, prior: TauPrior, mu_prior: MuPr
     edges = np.concatenate([panels[:, 0], panels[-1:, 1]])
 
     # mass below tau_lo in closed form: m(y | τ) = m(y | 0)(1 + O(τ²/v))
-    ll0, mean0, var0 = _loglik(d, np.zeros((b, 1)))
-    log_lik_at_zero = ll0[:, 0]
     if low > 0 and np.all(x_lo <= math.log(low) + 1e-12):
         lower = np.zeros(b)
     else:
@@ -650,8 +659,8 @@ def build_tau_grid(y: FloatArray, v: FloatArray, prior: TauPrior, mu_prior: MuPr
     # the nodes' τ as evaluated during refinement (same arithmetic as recomputing them)
     tau_nodes = assemble(np.zeros(b), done_tau)
     weights = assemble(lower, done_w) / total[:, None]
-    cond_mean = assemble(mean0[:, 0], done_mean)
-    cond_sd = np.sqrt(assemble(var0[:, 0], done_var))
+    cond_mean = assemble(mean_s[:, 0], done_mean)
+    cond_sd = np.sqrt(assemble(var_s[:, 0], done_var))
     return TauGrid(
         data=d,
         prior=prior,
