@@ -25,7 +25,8 @@ import pandas as pd
 from numpy.typing import ArrayLike
 from scipy import stats
 
-from fibrosim._checks import as_float_array, check_choice, check_level, check_rng
+from fibrosim._checks import as_float_array, check_choice, check_rng
+from fibrosim.meta._inputs import check_options, check_yv
 from fibrosim.meta._mixed import (
     METHODS,
     TESTS,
@@ -275,9 +276,7 @@ def meta_regression(
     >>> res.coef_names
     ('intercept', 'x1')
     """
-    method = check_choice("method", method, METHODS)
-    test = check_choice("test", test, TESTS)
-    level = check_level("level", level)
+    method, test, level = check_options(method, test, level)
     y = as_float_array("yi", yi, allow_nan=True)
     v = as_float_array("vi", vi, allow_nan=True)
     if y.ndim == 0 or y.shape != v.shape:
@@ -585,16 +584,9 @@ def subgroup_analysis(
     from fibrosim.meta.frequentist import random_effects
 
     tau2_model = check_choice("tau2", tau2, ("separate", "common"))
-    method = check_choice("method", method, METHODS)
-    test = check_choice("test", test, TESTS)
-    level = check_level("level", level)
-    y = as_float_array("yi", yi)
-    v = as_float_array("vi", vi)
-    if y.ndim != 1 or y.shape != v.shape:
-        raise ValueError(
-            f"`yi` and `vi` must be 1-D arrays of the same length; got shapes {y.shape} and "
-            f"{v.shape}."
-        )
+    method, test, level = check_options(method, test, level)
+    # vi > 0 is checked by random_effects / meta_regression, after the groups
+    y, v = check_yv(yi, vi, positive=False)
     g = pd.Series(groups) if not isinstance(groups, pd.Series) else groups.reset_index(drop=True)
     if g.ndim != 1 or len(g) != len(y):
         raise ValueError(
