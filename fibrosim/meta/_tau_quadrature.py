@@ -68,6 +68,11 @@ _MAX_PANELS = 4000
 _QUARTER_RATIO = 1e3  # a panel this far above _PANEL_TOL is split into 4 rather than 2
 _SCAN = 49  # coarse scan points per window
 _CHUNK = 2_000_000  # elements of (rows, nodes, studies) temporaries
+_SCAN_S = np.linspace(0.0, 1.0, _SCAN)  # scan points on [0, 1]
+_SCAN_S.setflags(write=False)
+_START_EDGES = np.linspace(0.0, 1.0, 9)
+_START_PANELS = np.stack([_START_EDGES[:-1], _START_EDGES[1:]], axis=1)  # 8 equal panels
+_START_PANELS.setflags(write=False)
 
 
 @dataclass(slots=True)
@@ -503,20 +508,21 @@ def build_tau_grid(y: FloatArray, v: FloatArray, prior: TauPrior, mu_prior: MuPr
     k = d.k
     _check_proper(prior, mu_prior, k)
     b = y.shape[0]
-    vmin = np.nanmin(v, axis=1)
-    vmax = np.nanmax(v, axis=1)
-    spread = np.nanmax(y, axis=1) - np.nanmin(y, axis=1)
+    # fmin/fmax skip NaN padding like nanmin/nanmax (every row has a study: checked above),
+    # as single ufunc reductions
+    vmin = np.fmin.reduce(v, axis=1)
+    vmax = np.fmax.reduce(v, axis=1)
+    spread = np.fmax.reduce(y, axis=1) - np.fmin.reduce(y, axis=1)
     low, high = prior.support
     scale = prior.typical_scale
     tau_floor = np.minimum(1e-7 * np.sqrt(vmin), 1e-4 * scale)
     xa = np.log(np.maximum(tau_floor, low)) if low > 0 else np.log(tau_floor)
-    top = np.log(np.maximum.reduce([np.sqrt(vmax), np.full(b, scale), spread + 1e-300])) + 60.0
+    top = np.log(np.maximum(np.maximum(np.sqrt(vmax), scale), spread + 1e-300)) + 60.0
     xb = np.minimum(top, math.log(high)) if math.isfinite(high) else top
     xb = np.maximum(xb, xa + 1.0)
 
     # coarse scan: where is the integrand (and τ² times it) non-negligible?
-    s = np.linspace(0.0, 1.0, _SCAN)
-    xs = xa[:, None] + s[None, :] * (xb - xa)[:, None]
+    xs = xa[:, None] + _SCAN_S[None, :] * (xb - xa)[:, None]
     # the likelihood at τ = 0 (for the closed-form mass below the window and the first mixture
     # node) shares the scan's evaluation: column 0 is τ² = 0, then the scan points; g is
     # assembled exactly as in _log_integrand_tau
@@ -557,8 +563,7 @@ def build_tau_grid(y: FloatArray, v: FloatArray, prior: TauPrior, mu_prior: MuPr
     tau_ref = np.exp(xs[np.arange(b), np.argmax(gs, axis=1)])
 
     # adaptive Gauss-Kronrod panels on t in [0, 1], shared by the batch
-    todo = np.linspace(0.0, 1.0, 9)
-    pending = np.stack([todo[:-1], todo[1:]], axis=1)
+    pending = _START_PANELS
     done_edges: list[FloatArray] = []
     done_f: list[FloatArray] = []
     done_k: list[FloatArray] = []
