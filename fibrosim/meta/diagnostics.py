@@ -73,6 +73,16 @@ def _design(X: ArrayLike | None, k: int, intercept: bool) -> FloatArray:
     return arr
 
 
+def _full_fit(
+    yi: ArrayLike, vi: ArrayLike, X: ArrayLike | None, intercept: bool, method: str, test: str
+) -> tuple[FloatArray, FloatArray, FloatArray, MixedFit]:
+    """Checked ``y``, ``v``, the design and the mixed-effects fit to all k studies."""
+    y, v = check_yv(yi, vi)
+    k = len(y)
+    Xa = _design(X, k, intercept)
+    return y, v, Xa, fit_mixed(y, v, Xa, np.ones(k, dtype=bool), method, test)
+
+
 # ---------------------------------------------------------------------------------------------
 # leave-one-out
 # ---------------------------------------------------------------------------------------------
@@ -295,12 +305,8 @@ def influence(
     array([0.125, 0.5  , 0.125, 0.   , 0.5  ])
     """
     method, test, _ = check_options(method, test, 0.95)
-    y, v = check_yv(yi, vi)
-    k = len(y)
-    Xa = _design(X, k, intercept)
-    p = Xa.shape[1]
-    full_mask = np.ones(k, dtype=bool)
-    full = fit_mixed(y, v, Xa, full_mask, method, test)
+    y, v, Xa, full = _full_fit(yi, vi, X, intercept, method, test)
+    k, p = Xa.shape
     # the k deletion fits in one batch: row i masks study i
     keep = ~np.eye(k, dtype=bool)
     yb = np.broadcast_to(y, (k, k))
@@ -427,10 +433,8 @@ def blup(
     array([3.4, 2.8, 4.6, 4. , 5.2])
     """
     method, test, level = check_options(method, test, level)
-    y, v = check_yv(yi, vi)
+    y, v, Xa, fit = _full_fit(yi, vi, X, intercept, method, test)
     k = len(y)
-    Xa = _design(X, k, intercept)
-    fit = fit_mixed(y, v, Xa, np.ones(k, dtype=bool), method, test)
     lam = fit.tau2 / (fit.tau2 + v)
     xb = Xa @ fit.beta
     pred = lam * y + (1 - lam) * xb
