@@ -16,14 +16,8 @@ import numpy as np
 import pytest
 from conftest import load_reference
 
-from fibrosim.meta.diagnostics import (
-    blup,
-    egger_test,
-    influence,
-    leave_one_out,
-    rank_test,
-    trim_and_fill,
-)
+from fibrosim.meta.diagnostics import blup, influence, leave_one_out
+from fibrosim.meta.publication_bias import egger_test, rank_test, trim_and_fill
 from fibrosim.warnings import FragileEstimateWarning
 
 RTOL = 1e-6
