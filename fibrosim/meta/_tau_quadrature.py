@@ -87,6 +87,8 @@ class _Data:
     log_var0: float
     centre: FloatArray  # (B,) mean of the valid y
     moments: FloatArray  # (B, K, 3): mask, mask·(y - centre), mask·(y - centre)²
+    const: FloatArray  # (B,) (k_eff - 1)·log 2π (+ log sd0²), k_eff counting the μ prior
+    m0c: FloatArray  # (B,) m0 - centre
 
 
 def _loglik(d: _Data, tau2: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
@@ -97,13 +99,13 @@ def _loglik(d: _Data, tau2: FloatArray) -> tuple[FloatArray, FloatArray, FloatAr
     """
     b, n = tau2.shape
     kk = d.y0.shape[1]
+    step = max(1, _CHUNK // max(1, n * kk))
+    if b <= step:
+        return _loglik_rows(d, tau2)
     ll = np.empty((b, n))
     mean = np.empty((b, n))
     var = np.empty((b, n))
-    step = max(1, _CHUNK // max(1, n * kk))
-    k_eff = d.k + (1.0 if d.prec0 > 0 else 0.0)
-    const = (k_eff - 1) * math.log(2 * math.pi) + (d.log_var0 if d.prec0 > 0 else 0.0)
-    m0c = d.m0 - d.centre
+    const, m0c = d.const, d.m0c
     for lo in range(0, b, step):
         sl = slice(lo, lo + step)
         big_v = d.v1[sl, None, :] + tau2[sl, :, None]
@@ -121,6 +123,30 @@ def _loglik(d: _Data, tau2: FloatArray) -> tuple[FloatArray, FloatArray, FloatAr
         mean[sl] = mhat + d.centre[sl, None]
         var[sl] = 1.0 / s0
     return ll, mean, var
+
+
+def _loglik_rows(d: _Data, tau2: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """:func:`_loglik` in one pass (no chunking): the same operations, without the slicing.
+
+    Bitwise equal to the chunked loop: with a flat μ prior (prec0 = 0) the pseudo-study's
+    terms are exact zeros, and adding them changes nothing, so they are skipped.
+    """
+    big_v = d.v1[:, None, :] + tau2[:, :, None]
+    w = 1.0 / big_v
+    sums = np.matmul(w, d.moments)  # (B, n, 3): S0, S1, S2 over valid studies
+    if d.prec0 > 0:
+        s0 = sums[..., 0] + d.prec0
+        mc = d.m0c[:, None]
+        s1 = sums[..., 1] + d.prec0 * mc
+        s2 = sums[..., 2] + d.prec0 * mc * mc
+    else:
+        s0, s1, s2 = sums[..., 0], sums[..., 1], sums[..., 2]
+    mhat = s1 / s0
+    q = np.maximum(s2 - s1 * mhat, 0.0)
+    np.log(big_v, out=big_v)
+    logdet = np.matmul(big_v, d.mask[:, :, None])[..., 0]
+    ll = -0.5 * (d.const[:, None] + logdet + q + np.log(s0))
+    return ll, mhat + d.centre[:, None], 1.0 / s0
 
 
 def _log_prior(prior: TauPrior, tau: FloatArray, d: _Data, *, inside: bool = False) -> FloatArray:
@@ -419,7 +445,9 @@ def _make_data(y: FloatArray, v: FloatArray, mu_prior: MuPrior) -> _Data:
     else:
         m0, prec0, lv0 = 0.0, 0.0, 0.0
     v1 = np.where(mask > 0, v, 1.0)
-    return _Data(y0, v1, mask, v, k, m0, prec0, lv0, centre, moments)
+    k_eff = k + (1.0 if prec0 > 0 else 0.0)
+    const = (k_eff - 1) * math.log(2 * math.pi) + (lv0 if prec0 > 0 else 0.0)
+    return _Data(y0, v1, mask, v, k, m0, prec0, lv0, centre, moments, const, m0 - centre)
 
 
 def _subset(d: _Data, rows: NDArray[np.intp]) -> _Data:
@@ -434,6 +462,8 @@ def _subset(d: _Data, rows: NDArray[np.intp]) -> _Data:
         d.log_var0,
         d.centre[rows],
         d.moments[rows],
+        d.const[rows],
+        d.m0c[rows],
     )
 
 
