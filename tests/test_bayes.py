@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -679,3 +680,54 @@ def test_batched_quantiles_invert_cdf_across_priors(prior):
         x = marg.quantile(q)
         got = np.stack([marg.cdf(x[i])[i] for i in range(40)])
         np.testing.assert_allclose(got, np.broadcast_to(q, got.shape), rtol=1e-10, atol=1e-15)
+
+
+FAST_PATH_PRIORS = {
+    "halfnormal": fs.priors.HalfNormal(0.5),
+    "halfcauchy": fs.priors.HalfCauchy(1.0),
+    "uniform-bounded": fs.priors.Uniform(0.0, 2.0),
+    "lognormal-tau2": fs.priors.LogNormalTau2(),
+    "logt-tau2": fs.priors.LogTTau2(),
+}
+
+
+def _summaries(post, *, public=False):
+    mu, tau = post.mu, post.tau
+    ends = [(1 - 0.95) / 2, (1 + 0.95) / 2]  # the levels interval(0.95) computes
+    if public:  # the validated public quantile
+        mu_int, tau_med = mu.quantile(ends), tau.quantile(0.5)
+    else:
+        mu_int, tau_med = mu.interval(0.95), tau.median
+    return np.stack([mu.mean, mu.sd, *np.moveaxis(mu_int, -1, 0), tau_med, tau.sd], axis=-1)
+
+
+@pytest.mark.parametrize("prior", FAST_PATH_PRIORS.values(), ids=FAST_PATH_PRIORS.keys())
+@pytest.mark.parametrize("mu_prior", [fs.priors.Normal(-0.3, 2.0), None], ids=["normal", "flat"])
+def test_single_analysis_paths_equal_general_paths(prior, mu_prior, monkeypatch):
+    # One analysis takes the one-pass likelihood (no chunk bookkeeping), and the median and
+    # central interval skip the public quantile's validation.  The general paths: the chunked
+    # likelihood (one row per chunk) and the public quantile, on the same data.
+    from fibrosim.meta import _tau_quadrature as tq
+
+    rng = np.random.default_rng(2026)
+    for k in (1, 2, 3, 20):
+        vi = rng.uniform(0.01, 0.3, (3, k))
+        yi = rng.normal(-0.3, np.sqrt(vi + rng.uniform(0.0, 0.2, (3, 1))))
+        for i in range(3):
+            with warnings.catch_warnings():
+                # heavy tails with k = 1 have no finite tau variance: announced, reported as inf
+                warnings.simplefilter("ignore", FragileEstimateWarning)
+                post = fs.meta.bayes_random_effects(yi[i], vi[i], prior, mu_prior)
+                fast = _summaries(post)
+                with monkeypatch.context() as m:
+                    m.setattr(tq, "_loglik_rows", lambda d, t2: tq._loglik_chunked(d, t2, 1))
+                    general = _summaries(
+                        fs.meta.bayes_random_effects(yi[i], vi[i], prior, mu_prior), public=True
+                    )
+            # the same operations on the same numbers; 1e-12 relative is the agreement asked
+            # of any shortcut (atol for summaries that are exactly 0)
+            np.testing.assert_allclose(fast, general, rtol=1e-12, atol=1e-300)
+            tau2 = rng.uniform(0.0, 1.0, (1, 9)) ** 2
+            d = post._grid.data
+            for a, b in zip(tq._loglik_rows(d, tau2), tq._loglik_chunked(d, tau2, 1), strict=True):
+                np.testing.assert_allclose(a, b, rtol=1e-15, atol=0)

@@ -102,6 +102,14 @@ def _loglik(d: _Data, tau2: FloatArray) -> tuple[FloatArray, FloatArray, FloatAr
     step = max(1, _CHUNK // max(1, n * kk))
     if b <= step:
         return _loglik_rows(d, tau2)
+    return _loglik_chunked(d, tau2, step)
+
+
+def _loglik_chunked(
+    d: _Data, tau2: FloatArray, step: int
+) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """:func:`_loglik` over chunks of ``step`` rows (bounded temporaries for large batches)."""
+    b, n = tau2.shape
     ll = np.empty((b, n))
     mean = np.empty((b, n))
     var = np.empty((b, n))
