@@ -13,13 +13,13 @@ __getattr__, __all__ = lazy_exports(
         "subgroup_analysis": "regression",
         "MetaRegressionResult": "regression",
         "SubgroupResult": "regression",
-        # diagnostics.py
+        # diagnostics.py and publication_bias.py
         "leave_one_out": "diagnostics",
         "influence": "diagnostics",
-        "egger_test": "diagnostics",
-        "trim_and_fill": "diagnostics",
+        "egger_test": "publication_bias",
+        "trim_and_fill": "publication_bias",
         "blup": "diagnostics",
-        "rank_test": "diagnostics",
+        "rank_test": "publication_bias",
         # bayes.py
         "bayes_random_effects": "bayes",
         "BayesRandomEffects": "bayes",
@@ -33,6 +33,8 @@ __getattr__, __all__ = lazy_exports(
         "frequentist": "frequentist",
         "regression": "regression",
         "diagnostics": "diagnostics",
+        "publication_bias": "publication_bias",
+        "empirical_priors": "empirical_priors",
         "bayes": "bayes",
         "priors": "priors",
         "mcmc": "mcmc",
