@@ -30,6 +30,7 @@ __all__ = ["Marginal", "NormalMixtureMarginal", "solve_increasing"]
 FloatArray = NDArray[np.float64]
 _LOG_SQRT_2PI = 0.5 * math.log(2 * math.pi)
 _CHUNK = 4_000_000  # elements of (rows, points, nodes) temporaries per chunk
+_EPS8 = 8 * float(np.finfo(np.float64).eps)  # rounding floor of the root tolerance
 
 
 def solve_increasing(
@@ -67,7 +68,7 @@ def solve_increasing(
     if curvature is not None and accept is not None:
         halley_tol = np.empty(x.shape)
         halley_tol[...] = accept
-    eps8 = 8 * np.finfo(np.float64).eps
+    eps8 = _EPS8
     active = ~np.isnan(x)  # NaN rows (padded studies of a ragged batch) stay NaN
     for _ in range(maxiter):
         idx = np.flatnonzero(active)

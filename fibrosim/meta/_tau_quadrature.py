@@ -285,7 +285,9 @@ class TauGrid:
 
     def _data_rows(self, rows: NDArray[np.intp]) -> _Data:
         """The data of ``rows``; no copy when they are all rows in order (the common case)."""
-        if rows.size == self.size and np.array_equal(rows, np.arange(rows.size)):
+        if rows.size == self.size and (
+            rows.size == 1 or np.array_equal(rows, np.arange(rows.size))
+        ):  # (one meta-analysis: its only row is row 0)
             return self.data
         return _subset(self.data, rows)
 
@@ -355,8 +357,10 @@ class TauGrid:
         if hi_idx.size:
             r = rows[hi_idx]
             c = cum[r]
-            panel = np.clip(
-                np.sum(c[:, 1:] < target[hi_idx, None], axis=1), 0, self.panel_mass.shape[1] - 1
+            # np.minimum/np.maximum rather than np.clip: same values, less call overhead
+            panel = np.minimum(
+                np.maximum(np.sum(c[:, 1:] < target[hi_idx, None], axis=1), 0),
+                self.panel_mass.shape[1] - 1,
             )
             base = c[np.arange(r.size), panel]
             need = target[hi_idx] - base
@@ -370,7 +374,7 @@ class TauGrid:
             ri = np.arange(r.size)
             prev = np.where(j > 0, cm[ri, j - 1], 0.0)
             mj = cm[ri, j] - prev
-            frac = np.clip((need - prev) / np.where(mj > 0, mj, 1.0), 0.0, 1.0)
+            frac = np.minimum(np.maximum((need - prev) / np.where(mj > 0, mj, 1.0), 0.0), 1.0)
             cell = _CUM_WK[j] + _WK[j] * frac
             t0 = a + (e - a) * 0.5 * cell
             if not np.all(np.isfinite(t0)):  # pragma: no cover - node masses are finite
@@ -632,7 +636,7 @@ def build_tau_grid(y: FloatArray, v: FloatArray, prior: TauPrior, mu_prior: MuPr
         tot2 = total2 + kron2.sum(axis=1)
         err = np.abs(kron - gauss) / tot[:, None]
         err2 = np.where(second[:, None], np.abs(kron2 - gauss2) / tot2[:, None], 0.0)
-        worst = np.nanmax(np.maximum(err, err2), axis=0)
+        worst = np.fmax.reduce(np.maximum(err, err2), axis=0)  # nanmax, as one ufunc call
         split = worst > _PANEL_TOL
         n_panels += int(np.sum(~split))
         n_new = int(np.sum(np.where(worst[split] > _PANEL_TOL * _QUARTER_RATIO, 4, 2)))
