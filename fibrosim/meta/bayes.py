@@ -28,6 +28,7 @@ Gauss-Kronrod 7-15 rule).
 
 from __future__ import annotations
 
+import functools
 import warnings
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -386,6 +387,12 @@ class BayesRandomEffects:
         return head + f"k={int(self.k)})\n" + table.to_string(float_format=lambda v: f"{v:.4g}")
 
 
+@functools.lru_cache(maxsize=64)
+def _default_labels(k_max: int) -> tuple[str, ...]:
+    """Study labels "01", "02", ... (cached: formatting them rivals a small posterior)."""
+    return tuple(f"{i + 1:02d}" for i in range(k_max))
+
+
 def _batch_dims(shape: tuple[int, ...]) -> tuple[str, ...]:
     if len(shape) == 1:
         return ("analysis",)
@@ -497,7 +504,7 @@ def bayes_random_effects(
     y, v, tau_prior, mu_p = _check_inputs(yi, vi, tau_prior, mu_prior)
     k_max = y.shape[-1]
     if studies is None:
-        labels = tuple(f"{i + 1:02d}" for i in range(k_max))
+        labels = _default_labels(k_max)
     else:
         labels = tuple(str(s) for s in studies)
         if len(labels) != k_max:
