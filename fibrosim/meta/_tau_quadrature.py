@@ -500,10 +500,16 @@ def _log_integrand_tau(
     prior: TauPrior, d: _Data, x: FloatArray
 ) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray]:
     """:func:`_log_integrand_moments` and τ = e^x itself."""
-    with np.errstate(over="ignore", invalid="ignore"):
+    # one error-state context for the likelihood and the prior (_log_prior's, inlined): the
+    # contexts cost as much as the arithmetic for one meta-analysis
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         tau = np.exp(x)
         ll, mean, var = _loglik(d, tau * tau)
-    out = x + _log_prior(prior, tau, d, inside=True) + ll
+        if isinstance(prior, Jeffreys):
+            lp = Jeffreys.logpdf_given(tau, d.vi)
+        else:
+            lp = prior._logpdf_pos(tau)
+    out = x + lp + ll
     return np.where(np.isnan(out), -np.inf, out), mean, var, tau
 
 
@@ -642,6 +648,16 @@ def build_tau_grid(y: FloatArray, v: FloatArray, prior: TauPrior, mu_prior: MuPr
         err2 = np.where(second[:, None], np.abs(kron2 - gauss2) / tot2[:, None], 0.0)
         worst = np.fmax.reduce(np.maximum(err, err2), axis=0)  # nanmax, as one ufunc call
         split = worst > _PANEL_TOL
+        if not split.any():
+            # the last pass: every panel is final, so keep the arrays whole (no selection
+            # copies); n_panels stays within _MAX_PANELS, checked when these were made
+            done_edges.append(pending)
+            done_f.append(f)
+            done_mean.append(mean_new)
+            done_var.append(var_new)
+            done_tau.append(tau_new)
+            done_k.append(kron)
+            break
         n_panels += int(np.sum(~split))
         n_new = int(np.sum(np.where(worst[split] > _PANEL_TOL * _QUARTER_RATIO, 4, 2)))
         if n_panels + n_new > _MAX_PANELS:
