@@ -30,6 +30,7 @@ __all__ = ["Marginal", "NormalMixtureMarginal", "solve_increasing"]
 FloatArray = NDArray[np.float64]
 _LOG_SQRT_2PI = 0.5 * math.log(2 * math.pi)
 _CHUNK = 4_000_000  # elements of (rows, points, nodes) temporaries per chunk
+_GATHER_MAX = 100_000  # elements of (rows, nodes) gathered once per quantile solve
 _EPS8 = 8 * float(np.finfo(np.float64).eps)  # rounding floor of the root tolerance
 
 
@@ -393,17 +394,28 @@ class NormalMixtureMarginal(Marginal):
         inv_s = 1.0 / self._s
         w_dens = self._w * inv_s * math.exp(-_LOG_SQRT_2PI)  # w / (s·sqrt(2π))
         sign = np.where(target > 0.5, -1.0, 1.0)
+        # small solves (one analysis) gather the components of every row once, and a step
+        # with all rows still active uses them as they are; large batches gather per step, so
+        # that only the active rows' copies are held
+        small = rows.size * self._w.shape[1] <= _GATHER_MAX
+        per_row: tuple[FloatArray, ...] = (self._m, inv_s, self._w, w_dens)
+        if small:
+            per_row = tuple(a[rows] for a in per_row)
 
         def fun(x: FloatArray, idx: NDArray[np.intp]) -> FloatArray:
-            r = rows[idx]
-            z = (x[:, None] - self._m[r]) * inv_s[r]
+            if small and idx.size == rows.size:
+                m_r, inv_s_r, w_r, w_dens_r = per_row
+            else:
+                sel = idx if small else rows[idx]
+                m_r, inv_s_r, w_r, w_dens_r = (a[sel] for a in per_row)
+            z = (x[:, None] - m_r) * inv_s_r
             # work with the smaller tail so that extreme quantiles keep their relative accuracy
             upper = sign[idx] < 0
-            tail = np.sum(self._w[r] * special.ndtr(z * sign[idx, None]), axis=-1)
+            tail = np.sum(w_r * special.ndtr(z * sign[idx, None]), axis=-1)
             # density and its derivative at x from the same z, for the Newton/Halley step
-            wd = w_dens[r] * np.exp(-0.5 * z * z)
+            wd = w_dens_r * np.exp(-0.5 * z * z)
             cache["d1"] = np.sum(wd, axis=-1)
-            cache["d2"] = -np.sum(wd * z * inv_s[r], axis=-1)
+            cache["d2"] = -np.sum(wd * z * inv_s_r, axis=-1)
             return np.where(upper, (1 - target[idx]) - tail, tail - target[idx])
 
         def deriv(x: FloatArray, idx: NDArray[np.intp]) -> FloatArray:

@@ -515,7 +515,7 @@ def bayes_random_effects(
     yf = y.reshape(-1, k_max)
     vf = v.reshape(-1, k_max)
     grid = build_tau_grid(yf, vf, tau_prior, mu_p)
-    k = np.sum(~np.isnan(yf), axis=-1).astype(np.float64).reshape(batch_shape)
+    k = grid.data.k.reshape(batch_shape)  # studies per analysis (the grid counted them)
     result = BayesRandomEffects(
         yi=y, vi=v, k=k, tau_prior=tau_prior, mu_prior=mu_p, studies=labels, _grid=grid
     )
