@@ -75,10 +75,13 @@ def solve_increasing(
         idx = np.flatnonzero(active)
         if idx.size == 0:
             return x
-        xa = x[idx]
+        # with every entry active (the usual first steps) the arrays are used whole: the
+        # same values without the gather and scatter copies
+        full = idx.size == x.size
+        xa = x if full else x[idx]
         f = fun(xa, idx)
-        lo_a = np.where(f < 0, xa, lo[idx])
-        hi_a = np.where(f > 0, xa, hi[idx])
+        lo_a = np.where(f < 0, xa, lo if full else lo[idx])
+        hi_a = np.where(f > 0, xa, hi if full else hi[idx])
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
             slope = deriv(xa, idx)
             step = f / slope
@@ -92,10 +95,10 @@ def solve_increasing(
             xn = xa - step
         # a Newton step below the tolerance means convergence, even if rounding puts it on
         # the bracket's edge; otherwise a step leaving the bracket is replaced by bisection
-        tol = xtol_all[idx] + eps8 * np.abs(xa)  # never below rounding
+        tol = (xtol_all if full else xtol_all[idx]) + eps8 * np.abs(xa)  # never below rounding
         stop = tol
         if good is not None and halley_tol is not None:
-            stop = np.where(good, np.maximum(tol, halley_tol[idx]), tol)
+            stop = np.where(good, np.maximum(tol, halley_tol if full else halley_tol[idx]), tol)
         abs_step = np.abs(step)
         small = abs_step <= stop  # False for a NaN step
         bad = ~small & ~((xn > lo_a) & (xn < hi_a))  # leaves the bracket, or NaN
@@ -106,9 +109,13 @@ def solve_increasing(
         done = zero | small | (hi_a - lo_a <= tol)
         if small.any():
             xn = np.where(small, np.minimum(np.maximum(xn, lo_a), hi_a), xn)
-        x[idx] = np.where(zero, xa, xn)
-        lo[idx], hi[idx] = lo_a, hi_a
-        active[idx[done]] = False
+        if full:  # fresh arrays, nothing else refers to them
+            x, lo, hi = np.where(zero, xa, xn), lo_a, hi_a
+            active[done] = False
+        else:
+            x[idx] = np.where(zero, xa, xn)
+            lo[idx], hi[idx] = lo_a, hi_a
+            active[idx[done]] = False
     raise RuntimeError(  # pragma: no cover - the bisection fallback converges in < 200 steps
         "root search did not converge in 200 bracketed Newton steps."
     )
