@@ -319,10 +319,18 @@ class NormalMixtureMarginal(Marginal):
         self._exists = None if exists is None else (exists[0].ravel(), exists[1].ravel())
         self._cache: dict[str, tuple[FloatArray, FloatArray]] = {}
 
+    def _raw_moments(self) -> tuple[FloatArray, FloatArray]:
+        """The mixture's mean and variance (whether or not the posterior's exist)."""
+        if "raw" not in self._cache:
+            mean = np.sum(self._w * self._m, axis=-1)
+            dev = self._m - mean[:, None]
+            var = np.sum(self._w * (dev * dev + self._s * self._s), axis=-1)
+            self._cache["raw"] = (mean, var)
+        return self._cache["raw"]
+
     def _moments(self) -> tuple[FloatArray, FloatArray]:
         if "m" not in self._cache:
-            mean = np.sum(self._w * self._m, axis=-1)
-            var = np.sum(self._w * ((self._m - mean[:, None]) ** 2 + self._s**2), axis=-1)
+            mean, var = self._raw_moments()
             sd = np.sqrt(var)
             if self._exists is not None:
                 mean = np.where(self._exists[0], mean, np.nan)
@@ -378,10 +386,9 @@ class NormalMixtureMarginal(Marginal):
         comp = self._m[:, None, :] + self._s[:, None, :] * zq[:, :, None]
         lo = np.min(np.where(live[:, None, :], comp, np.inf), axis=-1)
         hi = np.max(np.where(live[:, None, :], comp, -np.inf), axis=-1)
-        mean = np.sum(self._w * self._m, axis=-1)
+        mean, var = self._raw_moments()
         dev = self._m - mean[:, None]
         dev2, s2 = dev * dev, self._s * self._s
-        var = np.sum(self._w * (dev2 + s2), axis=-1)
         sd = np.sqrt(var)
         # Cornish-Fisher start from the mixture's skewness and excess kurtosis: the mixture is
         # close to normal, so this lands near the root and saves Newton steps
