@@ -587,7 +587,9 @@ def build_tau_grid(y: FloatArray, v: FloatArray, prior: TauPrior, mu_prior: MuPr
     gs = xs + _log_prior(prior, tau_s, d, inside=True) + ll_s[:, 1:]
     gs = np.where(np.isnan(gs), -np.inf, gs)
     log_lik_at_zero = ll_s[:, 0]
-    gmax = gs.max(axis=1)
+    ib = np.arange(b)
+    i_max = np.argmax(gs, axis=1)
+    gmax = gs[ib, i_max]  # the maximum (g is never NaN: NaN became -inf)
     keep = gs > gmax[:, None] - _DROP
     second = _moment_exists(prior, mu_prior, k, 2)
     h = gs + 2 * xs
@@ -598,8 +600,8 @@ def build_tau_grid(y: FloatArray, v: FloatArray, prior: TauPrior, mu_prior: MuPr
     last = np.maximum(last_g, last_h)
     i_lo = np.maximum(first - 1, 0)
     i_hi = np.minimum(last + 1, _SCAN - 1)
-    x_lo = xs[np.arange(b), i_lo]
-    x_hi = xs[np.arange(b), i_hi]
+    x_lo = xs[ib, i_lo]
+    x_hi = xs[ib, i_hi]
     truncated = (i_hi == _SCAN - 1) & (gs[:, -1] > gmax - 35.0) & ~(xb < top)
     if np.any(truncated):
         warnings.warn(
@@ -612,7 +614,7 @@ def build_tau_grid(y: FloatArray, v: FloatArray, prior: TauPrior, mu_prior: MuPr
         )
     length = x_hi - x_lo
     ref = gmax
-    tau_ref = np.exp(xs[np.arange(b), np.argmax(gs, axis=1)])
+    tau_ref = np.exp(xs[ib, i_max])
 
     # adaptive Gauss-Kronrod panels on t in [0, 1], shared by the batch
     pending = _START_PANELS
