@@ -398,8 +398,8 @@ class TauGrid:
             t = solve_increasing(
                 fun,
                 deriv,
-                a.copy(),
-                e.copy(),
+                a,  # (solve_increasing works on its own copies of the bracket)
+                e,
                 t0,
                 xtol=np.full(t0.shape, 1e-15),
                 curvature=curvature,
