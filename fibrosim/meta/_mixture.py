@@ -322,9 +322,9 @@ class NormalMixtureMarginal(Marginal):
     def _raw_moments(self) -> tuple[FloatArray, FloatArray]:
         """The mixture's mean and variance (whether or not the posterior's exist)."""
         if "raw" not in self._cache:
-            mean = np.sum(self._w * self._m, axis=-1)
+            mean = (self._w * self._m).sum(axis=-1)
             dev = self._m - mean[:, None]
-            var = np.sum(self._w * (dev * dev + self._s * self._s), axis=-1)
+            var = (self._w * (dev * dev + self._s * self._s)).sum(axis=-1)
             self._cache["raw"] = (mean, var)
         return self._cache["raw"]
 
@@ -393,8 +393,8 @@ class NormalMixtureMarginal(Marginal):
         # Cornish-Fisher start from the mixture's skewness and excess kurtosis: the mixture is
         # close to normal, so this lands near the root and saves Newton steps
         with np.errstate(divide="ignore", invalid="ignore"):
-            g1 = np.sum(self._w * dev * (dev2 + 3 * s2), axis=-1) / (var * sd)
-            g2 = np.sum(self._w * (dev2 * (dev2 + 6 * s2) + 3 * s2 * s2), axis=-1) / var**2 - 3
+            g1 = (self._w * dev * (dev2 + 3 * s2)).sum(axis=-1) / (var * sd)
+            g2 = (self._w * (dev2 * (dev2 + 6 * s2) + 3 * s2 * s2)).sum(axis=-1) / var**2 - 3
         g1, g2 = g1[:, None], g2[:, None]
         z2 = zq * zq
         cf = zq + g1 * (z2 - 1) / 6 + g2 * zq * (z2 - 3) / 24 - g1 * g1 * zq * (2 * z2 - 5) / 36
@@ -425,11 +425,11 @@ class NormalMixtureMarginal(Marginal):
             z = (x[:, None] - m_r) * inv_s_r
             # work with the smaller tail so that extreme quantiles keep their relative accuracy
             upper = sign[idx] < 0
-            tail = np.sum(w_r * special.ndtr(z * sign[idx, None]), axis=-1)
+            tail = (w_r * special.ndtr(z * sign[idx, None])).sum(axis=-1)
             # density and its derivative at x from the same z, for the Newton/Halley step
             wd = w_dens_r * np.exp(-0.5 * z * z)
-            cache["d1"] = np.sum(wd, axis=-1)
-            cache["d2"] = -np.sum(wd * z * inv_s_r, axis=-1)
+            cache["d1"] = wd.sum(axis=-1)
+            cache["d2"] = -(wd * z * inv_s_r).sum(axis=-1)
             return np.where(upper, (1 - target[idx]) - tail, tail - target[idx])
 
         def deriv(x: FloatArray, idx: NDArray[np.intp]) -> FloatArray:

@@ -349,7 +349,7 @@ class TauGrid:
         )
         out = np.empty(target.shape)
         low = target <= self.lower_mass[rows]
-        if np.any(low):
+        if low.any():
             r = rows[low]
             mass = target[low] / np.exp(self.log_lik_at_zero[r] - self.ref[r])
             out[low] = _inverse_mass_below(self.prior, mass, self.data, r)
@@ -359,7 +359,7 @@ class TauGrid:
             c = cum[r]
             # np.minimum/np.maximum rather than np.clip: same values, less call overhead
             panel = np.minimum(
-                np.maximum(np.sum(c[:, 1:] < target[hi_idx, None], axis=1), 0),
+                np.maximum((c[:, 1:] < target[hi_idx, None]).sum(axis=1), 0),
                 self.panel_mass.shape[1] - 1,
             )
             base = c[np.arange(r.size), panel]
@@ -370,14 +370,14 @@ class TauGrid:
             # widths are the Kronrod weights (a step-function density), inverted exactly
             node_mass = self.weights[r[:, None], 1 + 15 * panel[:, None] + np.arange(15)]
             cm = np.cumsum(node_mass * self.total[r, None], axis=1)
-            j = np.minimum(np.sum(cm < need[:, None], axis=1), 14)
+            j = np.minimum((cm < need[:, None]).sum(axis=1), 14)
             ri = np.arange(r.size)
             prev = np.where(j > 0, cm[ri, j - 1], 0.0)
             mj = cm[ri, j] - prev
             frac = np.minimum(np.maximum((need - prev) / np.where(mj > 0, mj, 1.0), 0.0), 1.0)
             cell = _CUM_WK[j] + _WK[j] * frac
             t0 = a + (e - a) * 0.5 * cell
-            if not np.all(np.isfinite(t0)):  # pragma: no cover - node masses are finite
+            if not np.isfinite(t0).all():  # pragma: no cover - node masses are finite
                 t0 = a + (e - a) * np.clip(need / np.where(pm > 0, pm, 1.0), 0.0, 1.0)
 
             slope: dict[str, FloatArray] = {}
@@ -537,14 +537,14 @@ def conditional_moments(grid: TauGrid, tau: FloatArray) -> tuple[FloatArray, Flo
 def _check_proper(prior: TauPrior, mu_prior: MuPrior, k: FloatArray) -> None:
     flat = not isinstance(mu_prior, Normal)
     mu_text = "mu_prior=None (flat)" if flat else f"mu_prior={mu_prior!r}"
-    if np.any(k == 0):
+    if (k == 0).any():
         idx = int(np.argmax(k == 0))
         raise ValueError(
             f"the posterior needs at least one study: meta-analysis at index {idx} has k = 0 "
             f"({mu_text}, tau_prior={prior!r})."
         )
     ok = _moment_exists(prior, mu_prior, k, 0)
-    if not np.all(ok):
+    if not ok.all():
         idx = int(np.argmax(~ok))
         e = prior.tail_exponent
         k_min = math.floor((2.0 if flat else 1.0) - e) + 1
@@ -603,7 +603,7 @@ def build_tau_grid(y: FloatArray, v: FloatArray, prior: TauPrior, mu_prior: MuPr
     x_lo = xs[ib, i_lo]
     x_hi = xs[ib, i_hi]
     truncated = (i_hi == _SCAN - 1) & (gs[:, -1] > gmax - 35.0) & ~(xb < top)
-    if np.any(truncated):
+    if truncated.any():
         warnings.warn(
             f"the posterior of tau keeps non-negligible mass at the upper edge of the grid "
             f"(tau = {float(np.exp(x_hi[truncated][0])):.3g}) for {int(truncated.sum())} "
@@ -660,8 +660,8 @@ def build_tau_grid(y: FloatArray, v: FloatArray, prior: TauPrior, mu_prior: MuPr
             done_tau.append(tau_new)
             done_k.append(kron)
             break
-        n_panels += int(np.sum(~split))
-        n_new = int(np.sum(np.where(worst[split] > _PANEL_TOL * _QUARTER_RATIO, 4, 2)))
+        n_panels += int((~split).sum())
+        n_new = int(np.where(worst[split] > _PANEL_TOL * _QUARTER_RATIO, 4, 2).sum())
         if n_panels + n_new > _MAX_PANELS:
             warnings.warn(
                 f"tau quadrature stopped at {_MAX_PANELS} panels before reaching its tolerance.",
@@ -700,7 +700,7 @@ def build_tau_grid(y: FloatArray, v: FloatArray, prior: TauPrior, mu_prior: MuPr
     edges = np.concatenate([panels[:, 0], panels[-1:, 1]])
 
     # mass below tau_lo in closed form: m(y | τ) = m(y | 0)(1 + O(τ²/v))
-    if low > 0 and np.all(x_lo <= math.log(low) + 1e-12):
+    if low > 0 and (x_lo <= math.log(low) + 1e-12).all():
         lower = np.zeros(b)
     else:
         below = _mass_below(prior, np.exp(x_lo)[:, None], d)[:, 0]
