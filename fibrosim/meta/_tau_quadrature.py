@@ -269,14 +269,18 @@ class TauGrid:
         """
         a = self.edges[panel]
         half = 0.5 * (t - a)
-        nodes = a[:, None] + half[:, None] * (1.0 + _GL_X[None, :])
-        extra = [t[:, None], t[:, None] - _DIFF_STEP, t[:, None] + _DIFF_STEP]
-        nodes = np.concatenate([nodes, *extra[: 3 if slope else 1]], axis=1)
+        n = _GL_X.size
+        # Gauss-Legendre nodes on [a, t], then t (and t ∓ h for the slope), written in place
+        nodes = np.empty((t.size, n + (3 if slope else 1)))
+        np.add(a[:, None], half[:, None] * (1.0 + _GL_X[None, :]), out=nodes[:, :n])
+        nodes[:, n] = t
+        if slope:
+            nodes[:, n + 1] = t - _DIFF_STEP
+            nodes[:, n + 2] = t + _DIFF_STEP
         x = self.x_lo[rows, None] + nodes * self.length[rows, None]
         g = _log_integrand(self.prior, self._data_rows(rows), x)
         f = np.exp(g - self.ref[rows, None])
         length = self.length[rows]
-        n = _GL_X.size
         part = half * length * (f[:, :n] @ _GL_W)
         if not slope:
             return part, f[:, n] * length, np.zeros_like(part)
@@ -688,7 +692,8 @@ def build_tau_grid(y: FloatArray, v: FloatArray, prior: TauPrior, mu_prior: MuPr
         left = np.repeat(a_s, parts) + j * w_rep
         last = j == np.repeat(parts, parts) - 1  # the last piece ends exactly on e
         right = np.where(last, np.repeat(e[split], parts), left + w_rep)
-        pending = np.stack([left, right], axis=1)
+        pending = np.empty((left.size, 2))
+        pending[:, 0], pending[:, 1] = left, right
 
     panels = np.concatenate(done_edges, axis=0)
     order = np.argsort(panels[:, 0])
