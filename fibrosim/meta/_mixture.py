@@ -23,6 +23,7 @@ from numpy.typing import ArrayLike, NDArray
 from scipy import special
 
 from fibrosim._checks import check_choice, check_in_interval, check_level
+from fibrosim.meta._mixture_kernels import mixture_quantiles
 from fibrosim.warnings import ConvergenceWarning
 
 __all__ = ["Marginal", "NormalMixtureMarginal", "solve_increasing"]
@@ -30,7 +31,6 @@ __all__ = ["Marginal", "NormalMixtureMarginal", "solve_increasing"]
 FloatArray = NDArray[np.float64]
 _LOG_SQRT_2PI = 0.5 * math.log(2 * math.pi)
 _CHUNK = 4_000_000  # elements of (rows, points, nodes) temporaries per chunk
-_GATHER_MAX = 100_000  # elements of (rows, nodes) gathered once per quantile solve
 _EPS8 = 8 * float(np.finfo(np.float64).eps)  # rounding floor of the root tolerance
 
 
@@ -376,77 +376,7 @@ class NormalMixtureMarginal(Marginal):
         return np.asarray(special.logsumexp(logw[:, None, :] - 0.5 * z * z, axis=-1))
 
     def _quantile(self, q: FloatArray) -> FloatArray:
-        if (out := self._chunked("_quantile", q)) is not None:
-            return out
-        # the mixture quantile lies between the smallest and largest component quantiles;
-        # components of weight < 1e-25 (far τ tail nodes) are left out of the bracket, which
-        # moves the probability by < 1e-22, far below any q in use
-        zq = special.ndtri(q)
-        live = self._w > 1e-25
-        comp = self._m[:, None, :] + self._s[:, None, :] * zq[:, :, None]
-        lo = np.min(np.where(live[:, None, :], comp, np.inf), axis=-1)
-        hi = np.max(np.where(live[:, None, :], comp, -np.inf), axis=-1)
+        # compiled row by row (no (rows, points, nodes) temporaries, so no chunking): the
+        # Cornish-Fisher start and bracketed Halley solve of mixture_quantiles
         mean, var = self._raw_moments()
-        dev = self._m - mean[:, None]
-        dev2, s2 = dev * dev, self._s * self._s
-        sd = np.sqrt(var)
-        # Cornish-Fisher start from the mixture's skewness and excess kurtosis: the mixture is
-        # close to normal, so this lands near the root and saves Newton steps
-        with np.errstate(divide="ignore", invalid="ignore"):
-            g1 = (self._w * dev * (dev2 + 3 * s2)).sum(axis=-1) / (var * sd)
-            g2 = (self._w * (dev2 * (dev2 + 6 * s2) + 3 * s2 * s2)).sum(axis=-1) / var**2 - 3
-        g1, g2 = g1[:, None], g2[:, None]
-        z2 = zq * zq
-        cf = zq + g1 * (z2 - 1) / 6 + g2 * zq * (z2 - 3) / 24 - g1 * g1 * zq * (2 * z2 - 5) / 36
-        x0 = mean[:, None] + sd[:, None] * np.where(np.isfinite(cf), cf, zq)
-        rows = np.repeat(np.arange(q.shape[0]), q.shape[1])
-        target = q.ravel()
-        scale = np.repeat(sd, q.shape[1])
-
-        cache: dict[str, FloatArray] = {}
-
-        inv_s = 1.0 / self._s
-        w_dens = self._w * inv_s * math.exp(-_LOG_SQRT_2PI)  # w / (s·sqrt(2π))
-        sign = np.where(target > 0.5, -1.0, 1.0)
-        # small solves (one analysis) gather the components of every row once, and a step
-        # with all rows still active uses them as they are; large batches gather per step, so
-        # that only the active rows' copies are held
-        small = rows.size * self._w.shape[1] <= _GATHER_MAX
-        per_row: tuple[FloatArray, ...] = (self._m, inv_s, self._w, w_dens)
-        if small:
-            per_row = tuple(a[rows] for a in per_row)
-
-        def fun(x: FloatArray, idx: NDArray[np.intp]) -> FloatArray:
-            if small and idx.size == rows.size:
-                m_r, inv_s_r, w_r, w_dens_r = per_row
-            else:
-                sel = idx if small else rows[idx]
-                m_r, inv_s_r, w_r, w_dens_r = (a[sel] for a in per_row)
-            z = (x[:, None] - m_r) * inv_s_r
-            # work with the smaller tail so that extreme quantiles keep their relative accuracy
-            upper = sign[idx] < 0
-            tail = (w_r * special.ndtr(z * sign[idx, None])).sum(axis=-1)
-            # density and its derivative at x from the same z, for the Newton/Halley step
-            wd = w_dens_r * np.exp(-0.5 * z * z)
-            cache["d1"] = wd.sum(axis=-1)
-            cache["d2"] = -(wd * z * inv_s_r).sum(axis=-1)
-            return np.where(upper, (1 - target[idx]) - tail, tail - target[idx])
-
-        def deriv(x: FloatArray, idx: NDArray[np.intp]) -> FloatArray:
-            return cache["d1"]
-
-        def curvature(x: FloatArray, idx: NDArray[np.intp]) -> FloatArray:
-            return cache["d2"]
-
-        out = solve_increasing(
-            fun,
-            deriv,
-            lo.ravel(),
-            hi.ravel(),
-            x0.ravel(),
-            xtol=1e-14 * (1 + scale),
-            curvature=curvature,
-            # a Halley step of 1e-5 sd leaves an error ~ (1e-5)³ sd times a few
-            accept=1e-5 * scale,
-        )
-        return out.reshape(q.shape)
+        return mixture_quantiles(self._w, self._m, self._s, q, special.ndtri(q), mean, var)
