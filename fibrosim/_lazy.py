@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -23,6 +24,10 @@ def lazy_exports(package: str, names: dict[str, str]) -> tuple[Callable[[str], A
         if name not in names:
             raise AttributeError(f"module {package!r} has no attribute {name!r}")
         module = importlib.import_module(f"{package}.{names[name]}")
-        return module if names[name] == name else getattr(module, name)
+        value = module if names[name] == name else getattr(module, name)
+        # bind it in the package, so later lookups are plain attribute access (a module
+        # __getattr__ runs on every access otherwise, which costs microseconds per call)
+        setattr(sys.modules[package], name, value)
+        return value
 
     return __getattr__, sorted(names)

@@ -18,6 +18,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from fibrosim import _jit
 from fibrosim.meta import _tau2, _tau2_ml
 from fibrosim.meta._re_result import _flatten
 from fibrosim.meta.frequentist import METHODS, RandomEffectsResult, random_effects
@@ -435,6 +436,9 @@ def test_reml_fallback_warns_and_agrees(monkeypatch: pytest.MonkeyPatch) -> None
     # take over, warn, and land on the same maximum as metafor
     f = next(f for f in FITS if (f["dataset"], f["method"]) == ("bcg_logrr", "REML"))
     monkeypatch.setattr(_tau2_ml, "tau2_ml", functools.partial(_tau2_ml.tau2_ml, max_iter=1))
+    monkeypatch.setattr(
+        _tau2_ml, "tau2_ml_one", functools.partial(_tau2_ml.tau2_ml_one, max_iter=1)
+    )
     with pytest.warns(ConvergenceWarning, match="bounded 1-D maximisation"):
         r = random_effects(BCG["yi"], BCG["vi"], method="REML")
     # bounded Brent stops at xatol = 1e-14 (tau² + mean vi) but the likelihood is flat to
@@ -450,7 +454,7 @@ def test_interior_maximum_beats_boundary_maximum(dataset: str, method: str) -> N
     y, v = np.array([d["yi"]]), np.array([d["vi"]])
     m = np.ones_like(y)
     reml = method == "REML"
-    assert _tau2_ml._score_parts(y, v, m, np.zeros(1), reml)[0][0] < 0.0
+    assert _tau2_ml._score_row(y[0], v[0], 0.0, reml) < 0.0
     r = random_effects(d["yi"], d["vi"], method=method)
     ref = next(f for f in FITS if (f["dataset"], f["method"], f["test"]) == (dataset, method, "z"))
     np.testing.assert_allclose(float(r.tau2), ref["tau2"], rtol=RTOL)
@@ -609,6 +613,9 @@ def test_result_object() -> None:
     assert r.tval == r.zval
     with pytest.raises(AttributeError):
         r.tau2 = np.zeros(())  # type: ignore[misc]
+    with pytest.raises(ValueError, match="read-only"):
+        r.tau2[...] = 0.0  # the quantities are views of one read-only array
+    assert r.values.shape == (15,) and float(r.values[8]) == float(r.tau2)
     text = repr(r)
     assert "method='REML'" in text and "-0.7145" in text and "Q(12) = 152.2" in text
     df = r.to_dataframe()
@@ -711,21 +718,49 @@ def test_column_row_sums_equal_numpy_reduce_bit_for_bit(k: int) -> None:
         assert np.array_equal(_tau2._wsum(f), np.add.reduce(f, axis=-1))
 
 
+@pytest.mark.parametrize("method", ["REML", "ML", "DL", "PM"])
+def test_threaded_batch_equals_one_thread_bit_for_bit(
+    monkeypatch: pytest.MonkeyPatch, method: str
+) -> None:
+    # a large batch runs the compiled row kernels on row ranges in threads; each row's
+    # arithmetic is the same whatever the split, so 1, 2 and 3 threads must agree bit for bit
+    rng = np.random.default_rng(21)
+    n, kk = 600, 12
+    v = np.exp(rng.uniform(-4.0, 1.0, size=(n, kk)))
+    y = rng.normal(0.0, 1.0, size=(n, kk)) * np.sqrt(v + rng.uniform(0.0, 0.5, size=(n, 1)))
+    pad = rng.uniform(size=(n, kk)) < 0.3
+    pad[:, 0] = False  # every analysis keeps a study
+    y[pad], v[pad] = np.nan, np.nan
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FragileEstimateWarning)  # some rows have k = 1
+        one = random_effects(y, v, method=method)
+        monkeypatch.setattr(_jit, "_MIN_ROWS_PER_THREAD", 1)
+        for threads in (2, 3):
+            monkeypatch.setattr(_jit, "_threads", lambda t=threads: t)
+            many = random_effects(y, v, method=method)
+            assert np.array_equal(one.values, many.values, equal_nan=True)
+
+
 @pytest.mark.parametrize("reml", [True, False])
-def test_dense_ml_path_equals_masked_path_bit_for_bit(reml: bool) -> None:
-    # dense=True skips the masking of an unpadded analysis (plain max, scalar mask 1.0 in the
-    # score scan); a maximum is exact and 1.0 / x is m / x for m = 1, so nothing may change.
+def test_one_analysis_ml_path_equals_padded_batch_rows_bit_for_bit(reml: bool) -> None:
+    # tau2_ml_one runs the compiled row solver on the caller's arrays, tau2_ml on rows compacted
+    # from a NaN-padded batch (padding at random places); nothing may change a bit.
     # Log-uniform variances give likelihoods with maxima at zero and inside now and then.
     rng = np.random.default_rng(11)
-    for _ in range(300):
-        k = int(rng.integers(2, 40))
-        v = np.exp(rng.uniform(-5.0, 2.0, size=(1, k)))
-        y = rng.normal(0.0, 1.0, size=(1, k)) * np.sqrt(v + rng.uniform(0.0, 1.0))
-        m, kk = np.ones((1, k)), np.array([float(k)])
-        a = _tau2_ml.tau2_ml(y, v, m, kk, reml=reml)
-        b = _tau2_ml.tau2_ml(y, v, m, kk, reml=reml, dense=True)
-        assert a.tau2[0] == b.tau2[0] and a.se_tau2[0] == b.se_tau2[0]
-        assert a.fallback[0] == b.fallback[0]
+    n, kk = 300, 40
+    y, v, m = np.zeros((n, kk)), np.ones((n, kk)), np.zeros((n, kk))
+    rows = []
+    for i in range(n):
+        k = int(rng.integers(2, kk + 1))
+        vr = np.exp(rng.uniform(-5.0, 2.0, size=k))
+        yr = rng.normal(0.0, 1.0, size=k) * np.sqrt(vr + rng.uniform(0.0, 1.0))
+        cells = np.sort(rng.choice(kk, size=k, replace=False))
+        y[i, cells], v[i, cells], m[i, cells] = yr, vr, 1.0
+        rows.append((yr, vr))
+    fit = _tau2_ml.tau2_ml(y, v, m, m.sum(axis=1), reml=reml)
+    for i, (yr, vr) in enumerate(rows):
+        t, se, fallback = _tau2_ml.tau2_ml_one(yr, vr, reml=reml)
+        assert (t, se, fallback) == (fit.tau2[i], fit.se_tau2[i], fit.fallback[i])
 
 
 def test_q_step_1d_equals_array_step_bit_for_bit() -> None:

@@ -25,7 +25,8 @@ FloatArray = NDArray[np.float64]
 #: ``float(r.tau2)`` works and indexing a batch type-checks).
 Batched = FloatArray
 
-_FIELDS = (
+#: The floating-point quantities of a result, in the order of the rows of its packed array.
+STATS = (
     "estimate",
     "se",
     "zval",
@@ -40,16 +41,42 @@ _FIELDS = (
     "h2",
     "q",
     "q_pvalue",
-    "k",
     "df",
 )
+_FIELDS = (*STATS[:14], "k", "df")  # column order of to_dataframe
 
 
-@dataclass(frozen=True, slots=True, repr=False)
+class _Stat:
+    """One quantity of :class:`RandomEffectsResult`: a read-only view of a row of ``values``.
+
+    The quantities are computed together and stored as one ``(len(STATS), *batch_shape)``
+    array, so a result is built with one array instead of one per quantity (which would cost
+    more than fitting a small meta-analysis); each attribute is a view of its row, an array
+    of the batch shape (0-d for one analysis).
+    """
+
+    __slots__ = ("row",)
+
+    def __init__(self, name: str) -> None:
+        self.row = STATS.index(name)
+
+    def __get__(self, obj: RandomEffectsResult | None, owner: type) -> Batched:
+        if obj is None:
+            raise AttributeError("a quantity of a RandomEffectsResult instance")
+        view: Batched = obj.values[self.row, ...]
+        return view
+
+    def __set__(self, obj: RandomEffectsResult, value: object) -> None:
+        raise AttributeError(f"cannot assign to {STATS[self.row]!r}: results are read-only")
+
+
+# no slots: with slots, dataclasses' frozen __setattr__ fails with a TypeError (not an
+# AttributeError) for the quantities, which are descriptors rather than fields
+@dataclass(frozen=True, repr=False)
 class RandomEffectsResult:
     """Pooled estimate, intervals and heterogeneity of one or many meta-analyses.
 
-    Every numeric attribute is a float64 array of the batch shape of the input
+    Every numeric attribute is a read-only float64 array of the batch shape of the input
     (``yi.shape[:-1]``); for a single analysis it is 0-d (use ``float(r.tau2)``).
 
     Attributes
@@ -68,33 +95,37 @@ class RandomEffectsResult:
         ``100 (Q - (k-1))/Q`` truncated at 0.
     h2 : H², ``(tau² + s²)/s²`` (``Q/(k-1)`` for FE/EE).
     q, q_pvalue : Cochran's Q (inverse-variance weights) and its chi² (k-1) p-value.
-    k : number of studies (int64 array of the batch shape).
     df : t degrees of freedom (k - 1) for "knha"; ``inf`` for the z test.
+    values : all of the above as one read-only array of shape ``(len(STATS), *batch_shape)``,
+        rows in the order of :data:`STATS` (each attribute is a view of its row).
+    k : number of studies (int64 array of the batch shape).
     method, test, level : the options used ("EE" is reported as "FE").
     yi, vi : the input (NaN-padded), kept for :meth:`tau2_ci`.
     """
 
-    estimate: Batched
-    se: Batched
-    zval: Batched
-    pval: Batched
-    ci_low: Batched
-    ci_high: Batched
-    pi_low: Batched
-    pi_high: Batched
-    tau2: Batched
-    se_tau2: Batched
-    i2: Batched
-    h2: Batched
-    q: Batched
-    q_pvalue: Batched
+    values: FloatArray = field(repr=False)
     k: NDArray[np.int64]
-    df: Batched
     method: str
     test: str
     level: float
     yi: FloatArray = field(repr=False)
     vi: FloatArray = field(repr=False)
+
+    estimate = _Stat("estimate")
+    se = _Stat("se")
+    zval = _Stat("zval")
+    pval = _Stat("pval")
+    ci_low = _Stat("ci_low")
+    ci_high = _Stat("ci_high")
+    pi_low = _Stat("pi_low")
+    pi_high = _Stat("pi_high")
+    tau2 = _Stat("tau2")
+    se_tau2 = _Stat("se_tau2")
+    i2 = _Stat("i2")
+    h2 = _Stat("h2")
+    q = _Stat("q")
+    q_pvalue = _Stat("q_pvalue")
+    df = _Stat("df")
 
     @property
     def tval(self) -> Batched:

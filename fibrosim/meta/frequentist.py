@@ -31,9 +31,8 @@ from numpy.typing import ArrayLike, NDArray
 from scipy import special
 
 from fibrosim._checks import as_float_array, check_choice, check_level
-from fibrosim.meta import _tau2, _tau2_ml
+from fibrosim.meta import _pooling, _tau2, _tau2_ml
 from fibrosim.meta._re_result import (
-    Batched,
     FloatArray,
     RandomEffectsResult,
     _flatten,
@@ -62,6 +61,31 @@ _MSG_KNHA0 = (
     "the Knapp-Hartung scale is 0 (all effects equal the pooled estimate), so the SE is "
     "0 and the confidence interval has zero width"
 )
+
+
+def _clean_single(yi: ArrayLike, vi: ArrayLike) -> tuple[FloatArray, FloatArray] | None:
+    """``(yi, vi)`` if they are one clean analysis, else None.
+
+    Clean: contiguous float64 1-D arrays of one length >= 1, ``yi`` finite and ``vi`` finite
+    and > 0; then nothing else needs checking.  One meta-analysis is the common call and full
+    validation would cost as much as the fit, so this case is recognised by attribute tests
+    and one compiled pass; anything else goes through :func:`_check_data`.
+    """
+    if (
+        isinstance(yi, np.ndarray)
+        and isinstance(vi, np.ndarray)
+        and type(vi) is np.ndarray
+        and yi.ndim == 1
+        and yi.dtype == np.float64
+        and vi.dtype == np.float64
+        and yi.shape == vi.shape
+        and yi.shape[0] > 0
+        and yi.flags.c_contiguous
+        and vi.flags.c_contiguous
+        and _pooling.finite_positive(yi, vi)
+    ):
+        return yi, vi
+    return None
 
 
 def _check_data(yi: ArrayLike, vi: ArrayLike) -> tuple[FloatArray, FloatArray, bool]:
@@ -127,22 +151,6 @@ def _check_data(yi: ArrayLike, vi: ArrayLike) -> tuple[FloatArray, FloatArray, b
     return y, v, not padded
 
 
-def _row_extremes(v: FloatArray) -> tuple[FloatArray, FloatArray]:
-    """Largest and smallest entry of each row of a 2-D array without NaN.
-
-    Maxima and minima are exact whatever the order, so for many short rows a pass per column
-    replaces NumPy's per-row reduction (several times faster for k ~ 10).
-    """
-    n, kk = v.shape
-    if kk >= _tau2._COLSUM_MAX_K or n < _tau2._COLSUM_MIN_ROWS:
-        return v.max(axis=-1), v.min(axis=-1)
-    vmax, vmin = v[:, 0].copy(), v[:, 0].copy()
-    for j in range(1, kk):
-        np.maximum(vmax, v[:, j], out=vmax)
-        np.minimum(vmin, v[:, j], out=vmin)
-    return vmax, vmin
-
-
 def _frozen(a: FloatArray) -> FloatArray:
     """A read-only copy, so a result never changes when the caller's array does."""
     # ndarray.copy(order="K") is np.array(a, copy=True) for float64 input, with less overhead
@@ -188,8 +196,8 @@ def _estimate_tau2(
     if method == "SJ":
         return _tau2.tau2_sj(y, v, m, k)
     if method in ("ML", "REML"):
-        fn = functools.partial(_tau2_ml.tau2_ml, reml=method == "REML")
-        return _tau2.in_blocks(fn, y, v, m, k)
+        # compiled row by row in O(K) memory: no blocks needed
+        return _tau2_ml.tau2_ml(y, v, m, k, reml=method == "REML")
     # PM, EB and SJIT share the fixed point Q_gen(tau²) = k - 1 (see _tau2.tau2_pm).
     return _tau2.in_blocks(_tau2.tau2_pm, y, v, m, k)
 
@@ -225,16 +233,13 @@ def _single(
 ) -> RandomEffectsResult:
     """:func:`random_effects` for one analysis without padding: the same operations, on floats.
 
-    Per-call overhead dominates a single meta-analysis, so after the tau² fit the pooling, the
-    tests and Q run on Python floats; every reduction is the same kernel as in the batched path
-    (1-D instead of one row of 2-D; ``ndarray.dot`` is the BLAS ddot of ``np.vecdot`` on
-    contiguous arrays, which the caller guarantees), so the results are identical (tests
-    check it).
+    Per-call overhead dominates a single meta-analysis, so the tau² fit and the pooling sums run
+    in the compiled row kernels the batch uses (:mod:`fibrosim.meta._tau2_ml`,
+    :mod:`fibrosim.meta._pooling`) and the rest on Python floats with the same IEEE operations
+    as the array path, so one analysis and a batch give the same bits (tests check it).
     """
     kk = y.shape[0]
     k = float(kk)
-    if float(np.maximum.reduce(v)) >= _VI_RATIO_WARN * float(np.minimum.reduce(v)):
-        warnings.warn(_MSG_RATIO, FragileEstimateWarning, stacklevel=3)
     single = kk < 2
     if single:
         msg = _MSG_K1 + (_MSG_K1_KNHA if test == "knha" else "")
@@ -242,33 +247,26 @@ def _single(
     if test == "knha" and kk == 2:
         warnings.warn(_MSG_K2, FragileEstimateWarning, stacklevel=3)
     dl = _tau2.tau2_dl_1d(y, v, k) if method == "DL" and not single else None
+    fallback = False
     if method == "FE" or single:
         tau2, se_tau2 = 0.0, math.nan
     elif dl is not None:
         tau2, se_tau2 = dl
+    elif method in ("ML", "REML"):
+        tau2, se_tau2, fallback = _tau2_ml.tau2_ml_one(y, v, reml=method == "REML")
     else:
-        m, karr = np.ones((1, kk)), np.array([k])
-        if method in ("ML", "REML"):
-            # tau2_ml has its own one-analysis path; in_blocks would only add overhead
-            fit = _tau2_ml.tau2_ml(
-                y[None, :], v[None, :], m, karr, reml=method == "REML", dense=True
-            )
-        else:
-            fit = _estimate_tau2(method, y[None, :], v[None, :], m, karr)
-        tau2, se_tau2 = float(fit.tau2[0]), float(fit.se_tau2[0])
-        if fit.fallback[0]:
-            warnings.warn(_msg_fallback(method), ConvergenceWarning, stacklevel=3)
+        fit = _estimate_tau2(method, y[None, :], v[None, :], np.ones((1, kk)), np.array([k]))
+        tau2, se_tau2, fallback = float(fit.tau2[0]), float(fit.se_tau2[0]), bool(fit.fallback[0])
+    s1, mu, rss, q, s1_0, s2_0, vmax, vmin = _pooling.pool_one(y, v, tau2)
+    if vmax >= _VI_RATIO_WARN * vmin:
+        warnings.warn(_MSG_RATIO, FragileEstimateWarning, stacklevel=3)
+    if fallback:
+        warnings.warn(_msg_fallback(method), ConvergenceWarning, stacklevel=3)
 
-    # pooled mean with weights 1/(vi + tau²)
-    w = 1.0 / (v + tau2)
-    s1 = float(np.add.reduce(w))
-    mu = float(w.dot(y)) / s1
     se = 1.0 / math.sqrt(s1)
     dfk = k - 1.0
     use_t = test == "knha" and not single
     if use_t:
-        r = y - mu
-        rss = float((w * r).dot(r))
         s2w = 0.0 if rss <= _KNHA_RSS_ZERO else rss / dfk
         se = math.sqrt(s2w / s1)
         if s2w == 0.0:
@@ -286,10 +284,7 @@ def _single(
     half_pi = crit * math.sqrt(se * se + tau2)
 
     # Cochran's Q and I², H² (inverse-variance weights)
-    w0 = 1.0 / v
-    s1_0 = float(np.add.reduce(w0))
-    r0 = y - float(w0.dot(y)) / s1_0
-    q = max(float((w0 * r0).dot(r0)), 0.0)
+    q = max(q, 0.0)
     if single:
         q_p, i2, h2 = 1.0, 0.0, 1.0
     else:
@@ -298,27 +293,20 @@ def _single(
             i2 = max(0.0, 100.0 * (q - dfk) / q) if q > 0 else 0.0
             h2 = q / dfk
         else:
-            s2 = _div(dfk, s1_0 - float(w0.dot(w0)) / s1_0)
+            s2 = _div(dfk, s1_0 - s2_0 / s1_0)
             i2 = _div(100.0 * tau2, s2 + tau2)
             h2 = _div(tau2, s2) + 1.0
-    f = np.array
+    # one array for all quantities, rows in the order of _re_result.STATS
+    values = np.array(
+        [
+            *(mu, se, zval, pval, mu - half, mu + half, mu - half_pi, mu + half_pi),
+            *(tau2, se_tau2, i2, h2, q, q_p, df),
+        ]
+    )
+    values.setflags(write=False)
     return RandomEffectsResult(
-        estimate=f(mu),
-        se=f(se),
-        zval=f(zval),
-        pval=f(pval),
-        ci_low=f(mu - half),
-        ci_high=f(mu + half),
-        pi_low=f(mu - half_pi),
-        pi_high=f(mu + half_pi),
-        tau2=f(tau2),
-        se_tau2=f(se_tau2),
-        i2=f(i2),
-        h2=f(h2),
-        q=f(q),
-        q_pvalue=f(q_p),
+        values=values,
         k=np.array(kk, dtype=np.int64),
-        df=f(df),
         method=method,
         test=test,
         level=level,
@@ -421,6 +409,9 @@ def random_effects(
     level = check_level("level", level)
     if method == "EE":
         method = "FE"
+    clean_one = _clean_single(yi, vi)
+    if clean_one is not None:
+        return _single(*clean_one, method, test, level)
     yarr, varr, clean = _check_data(yi, vi)
     if clean and yarr.ndim == 1 and yarr.flags.c_contiguous and varr.flags.c_contiguous:
         return _single(yarr, varr, method, test, level)
@@ -428,13 +419,6 @@ def random_effects(
     y, v, m, k = _flatten(yarr, varr)
     n = y.shape[0]
 
-    padded = not m.all()
-    if padded:
-        vmax = np.max(np.where(m > 0, v, -np.inf), axis=-1)
-        vmin = np.min(np.where(m > 0, v, np.inf), axis=-1)
-    else:
-        vmax, vmin = _row_extremes(v)
-    _warn_batch(vmax >= _VI_RATIO_WARN * vmin, shape, _MSG_RATIO, FragileEstimateWarning)
     single = k < 2
     any_single = bool(single.any())
     _warn_batch(
@@ -465,18 +449,18 @@ def random_effects(
             fallback[rows] = fit.fallback
             _warn_fallback(fallback, shape, method)
 
-    # Pooled mean with weights 1/(vi + tau²).
-    w = m / (v + tau2[:, None])
-    s1 = _tau2._wsum(w)  # np.add.reduce(w, axis=-1), bit for bit
-    mu = np.vecdot(w, y) / s1
+    # Pooling sums and Cochran's Q, one compiled pass per analysis (the kernel of _single).
+    stats = _pooling.pool_rows(y, v, m, tau2)
+    vmax, vmin = stats[:, _pooling.VMAX], stats[:, _pooling.VMIN]
+    _warn_batch(vmax >= _VI_RATIO_WARN * vmin, shape, _MSG_RATIO, FragileEstimateWarning)
+    s1, mu = stats[:, _pooling.S1], stats[:, _pooling.MU]
     se = 1.0 / np.sqrt(s1)
     dfk = k - 1.0
     alpha = 1.0 - level
     z_crit = float(special.ndtri(1.0 - alpha / 2.0))
     use_t = ~single if test == "knha" else None
     if use_t is not None:
-        r = y - mu[:, None]
-        rss = np.vecdot(w * r, r)
+        rss = stats[:, _pooling.RSS]
         with np.errstate(divide="ignore", invalid="ignore"):
             s2w = np.where(rss <= _KNHA_RSS_ZERO, 0.0, rss / dfk)
             se = np.where(use_t, np.sqrt(s2w / s1), se)
@@ -499,17 +483,15 @@ def random_effects(
     half_pi = crit * np.sqrt(se * se + tau2)
 
     # Cochran's Q and I², H² (inverse-variance weights).
-    w0 = m / v
-    s1_0 = _tau2._wsum(w0)
-    r0 = y - (np.vecdot(w0, y) / s1_0)[:, None]
-    q = np.maximum(np.vecdot(w0 * r0, r0), 0.0)
+    s1_0 = stats[:, _pooling.S1_0]
+    q = np.maximum(stats[:, _pooling.Q], 0.0)
     with np.errstate(divide="ignore", invalid="ignore"):
         q_p = special.chdtrc(dfk, q)
         if method == "FE":
             i2 = np.where(q > 0, np.maximum(0.0, 100.0 * (q - dfk) / q), 0.0)
             h2 = q / dfk
         else:
-            s2 = dfk / (s1_0 - np.vecdot(w0, w0) / s1_0)
+            s2 = dfk / (s1_0 - stats[:, _pooling.S2_0] / s1_0)
             i2 = 100.0 * tau2 / (s2 + tau2)
             h2 = tau2 / s2 + 1.0
     if any_single:
@@ -517,26 +499,18 @@ def random_effects(
         i2 = np.where(single, 0.0, i2)
         h2 = np.where(single, 1.0, h2)
 
-    def out(a: FloatArray) -> Batched:
-        return np.asarray(a, dtype=np.float64).reshape(shape)
-
+    stat_rows = (
+        *(mu, se, zval, pval, mu - half, mu + half, mu - half_pi, mu + half_pi),
+        *(tau2, se_tau2, i2, h2, q, q_p, df),
+    )
+    values = np.empty((len(stat_rows), n))
+    for i, row in enumerate(stat_rows):  # rows in the order of _re_result.STATS
+        values[i] = row
+    values = values.reshape((len(stat_rows), *shape))
+    values.setflags(write=False)
     return RandomEffectsResult(
-        estimate=out(mu),
-        se=out(se),
-        zval=out(zval),
-        pval=out(pval),
-        ci_low=out(mu - half),
-        ci_high=out(mu + half),
-        pi_low=out(mu - half_pi),
-        pi_high=out(mu + half_pi),
-        tau2=out(tau2),
-        se_tau2=out(se_tau2),
-        i2=out(i2),
-        h2=out(h2),
-        q=out(q),
-        q_pvalue=out(q_p),
+        values=values,
         k=k.astype(np.int64).reshape(shape),
-        df=out(df),
         method=method,
         test=test,
         level=level,
