@@ -23,7 +23,13 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy.typing import NDArray
 
-from fibrosim.meta._mixture import solve_increasing
+from fibrosim.meta._tau_kernels import (
+    GL_W,
+    GL_X,
+    quantile_nodes,
+    quantile_start,
+    quantile_step,
+)
 from fibrosim.meta.priors import Jeffreys, MuPrior, Normal, TauPrior, Uniform
 from fibrosim.warnings import ConvergenceWarning, FragileEstimateWarning
 
@@ -53,11 +59,6 @@ _WK = np.concatenate([_WGK[:-1], _WGK[::-1]])
 _CUM_WK = np.concatenate([[0.0], np.cumsum(_WK)[:-1]])  # left cell edges (×2) of the nodes
 _GAUSS_IDX = np.array([1, 3, 5, 7, 9, 11, 13])  # the Gauss-7 nodes among the 15
 _WG7 = np.concatenate([_WG[:-1], _WG[::-1]])
-_GL_X, _GL_W = np.polynomial.legendre.leggauss(20)  # partial panels (CDF at a point)
-# step on t in [0, 1] of the central difference for the integrand's slope (Halley steps of the
-# τ quantiles): truncation ~h² and rounding ~1e-16/h both far below 1e-8 relative; the slope
-# only scales the Halley correction, so its error slows convergence but never moves the root
-_DIFF_STEP = 1e-5
 
 _DROP = 50.0  # log units below the maximum at which the integrand is negligible (e^-50)
 # |K15 - G7| per panel, relative to the total.  This estimates the error of the 7-point rule;
@@ -168,6 +169,14 @@ def _log_prior(prior: TauPrior, tau: FloatArray, d: _Data, *, inside: bool = Fal
         return prior.logpdf(tau)
 
 
+def _log_prior_inside(prior: TauPrior, tau: FloatArray, vi: FloatArray | None) -> FloatArray:
+    """Log prior density at τ > 0 inside the support; Jeffreys' uses ``vi`` (rows of τ)."""
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        if vi is not None:
+            return Jeffreys.logpdf_given(tau, vi)
+        return prior._logpdf_pos(tau)
+
+
 def _mass_below(prior: TauPrior, tau: FloatArray, d: _Data) -> FloatArray:
     """∫_0^τ p(t) dt per row (τ of shape (B, n)); exact or O(τ²) for the improper priors."""
     if isinstance(prior, Jeffreys):
@@ -251,41 +260,17 @@ class TauGrid:
     def _partial(
         self, t: FloatArray, panel: NDArray[np.intp], rows: NDArray[np.intp]
     ) -> FloatArray:
-        """∫ from the panel's left edge to t (flat arrays), in units of exp(ref)."""
-        return self._partial_and_density(t, panel, rows)[0]
+        """∫ from the panel's left edge to t (flat arrays), in units of exp(ref).
 
-    def _partial_and_density(
-        self,
-        t: FloatArray,
-        panel: NDArray[np.intp],
-        rows: NDArray[np.intp],
-        *,
-        slope: bool = False,
-    ) -> tuple[FloatArray, FloatArray, FloatArray]:
-        """Partial integral, integrand at t and (with ``slope``) the integrand's d/dt at t.
-
-        The integrand is the partial integral's d/dt; its own d/dt is a central difference
-        (zeros without ``slope``).  All come from one pass over the integrand.
+        20-point Gauss-Legendre on [a, t]: the integrand is smooth within a panel.
         """
         a = self.edges[panel]
         half = 0.5 * (t - a)
-        n = _GL_X.size
-        # Gauss-Legendre nodes on [a, t], then t (and t ∓ h for the slope), written in place
-        nodes = np.empty((t.size, n + (3 if slope else 1)))
-        np.add(a[:, None], half[:, None] * (1.0 + _GL_X[None, :]), out=nodes[:, :n])
-        nodes[:, n] = t
-        if slope:
-            nodes[:, n + 1] = t - _DIFF_STEP
-            nodes[:, n + 2] = t + _DIFF_STEP
+        nodes = a[:, None] + half[:, None] * (1.0 + GL_X[None, :])
         x = self.x_lo[rows, None] + nodes * self.length[rows, None]
         g = _log_integrand(self.prior, self._data_rows(rows), x)
         f = np.exp(g - self.ref[rows, None])
-        length = self.length[rows]
-        part = half * length * (f[:, :n] @ _GL_W)
-        if not slope:
-            return part, f[:, n] * length, np.zeros_like(part)
-        d2 = (f[:, n + 2] - f[:, n + 1]) * (length / (2 * _DIFF_STEP))
-        return part, f[:, n] * length, d2
+        return np.asarray(half * self.length[rows] * (f @ GL_W))
 
     def _data_rows(self, rows: NDArray[np.intp]) -> _Data:
         """The data of ``rows``; no copy when they are all rows in order (the common case)."""
@@ -340,78 +325,44 @@ class TauGrid:
         return out.reshape(tau.shape)
 
     def quantile(self, q: FloatArray) -> FloatArray:
-        """τ quantiles for probabilities q of shape (B, Q), each in (0, 1)."""
+        """τ quantiles for probabilities q of shape (B, Q), each in (0, 1).
+
+        Inside the window: bracketed Halley steps on t within the panel holding the quantile,
+        compiled (:mod:`fibrosim.meta._tau_kernels`) except the prior, evaluated per step at
+        the nodes of the partial integrals.  Below it: the closed-form lower piece inverted.
+        """
         b, nq = q.shape
         rows = np.repeat(np.arange(b), nq)
-        target = q.ravel() * self.total[rows]  # in units of exp(ref)
-        cum = np.concatenate(
-            [
-                self.lower_mass[:, None],
-                self.lower_mass[:, None] + np.cumsum(self.panel_mass, axis=1),
-            ],
-            axis=1,
-        )
-        out = np.empty(target.shape)
-        low = target <= self.lower_mass[rows]
+        d = self.data
+        low, panel, need, t0 = quantile_start(
+            q.ravel(), rows, self.total, self.lower_mass, self.panel_mass, self.weights,
+            _CUM_WK, _WK, self.edges,
+        )  # fmt: skip
+        out = np.empty(rows.size)
         if low.any():
             r = rows[low]
-            mass = target[low] / np.exp(self.log_lik_at_zero[r] - self.ref[r])
-            out[low] = _inverse_mass_below(self.prior, mass, self.data, r)
-        hi_idx = np.flatnonzero(~low)
-        if hi_idx.size:
-            r = rows[hi_idx]
-            c = cum[r]
-            # np.minimum/np.maximum rather than np.clip: same values, less call overhead
-            panel = np.minimum(
-                np.maximum((c[:, 1:] < target[hi_idx, None]).sum(axis=1), 0),
-                self.panel_mass.shape[1] - 1,
-            )
-            base = c[np.arange(r.size), panel]
-            need = target[hi_idx] - base
+            mass = need[low] / np.exp(self.log_lik_at_zero[r] - self.ref[r])
+            out[low] = _inverse_mass_below(self.prior, mass, d, r)
+        if not low.all():
             a, e = self.edges[panel], self.edges[panel + 1]
-            pm = self.panel_mass[r, panel]
-            # start: the Kronrod node masses of the panel spread evenly over cells whose
-            # widths are the Kronrod weights (a step-function density), inverted exactly
-            node_mass = self.weights[r[:, None], 1 + 15 * panel[:, None] + np.arange(15)]
-            cm = np.cumsum(node_mass * self.total[r, None], axis=1)
-            j = np.minimum((cm < need[:, None]).sum(axis=1), 14)
-            ri = np.arange(r.size)
-            prev = np.where(j > 0, cm[ri, j - 1], 0.0)
-            mj = cm[ri, j] - prev
-            frac = np.minimum(np.maximum((need - prev) / np.where(mj > 0, mj, 1.0), 0.0), 1.0)
-            cell = _CUM_WK[j] + _WK[j] * frac
-            t0 = a + (e - a) * 0.5 * cell
-            if not np.isfinite(t0).all():  # pragma: no cover - node masses are finite
-                t0 = a + (e - a) * np.clip(need / np.where(pm > 0, pm, 1.0), 0.0, 1.0)
-
-            slope: dict[str, FloatArray] = {}
-
-            def fun(t: FloatArray, idx: NDArray[np.intp]) -> FloatArray:
-                # density and its slope at t come out of the same integrand pass
-                part, slope["f"], slope["df"] = self._partial_and_density(
-                    t, panel[idx], r[idx], slope=True
-                )
-                return np.asarray(part - need[idx])
-
-            def deriv(t: FloatArray, idx: NDArray[np.intp]) -> FloatArray:
-                return slope["f"]
-
-            def curvature(t: FloatArray, idx: NDArray[np.intp]) -> FloatArray:
-                return slope["df"]
-
-            t = solve_increasing(
-                fun,
-                deriv,
-                a,  # (solve_increasing works on its own copies of the bracket)
-                e,
-                t0,
-                xtol=np.full(t0.shape, 1e-15),
-                curvature=curvature,
-                # the integrand varies on t-scales > 1e-3 (panels), so a Halley step of 1e-8
-                # leaves an error ~ (1e-8)³ / (1e-3)² = 1e-18, far below xtol
-                accept=np.full(t0.shape, 1e-8),
-            )
-            out[hi_idx] = np.exp(self.x_lo[r] + t * self.length[r])
+            t = np.minimum(np.maximum(t0, a), e)
+            done = low.copy()
+            active = np.flatnonzero(~done)
+            for _ in range(200):
+                tau = quantile_nodes(t, active, panel, rows, self.edges, self.x_lo, self.length)
+                vi = None if not isinstance(self.prior, Jeffreys) else d.vi[rows[active]]
+                lp = _log_prior_inside(self.prior, tau, vi)
+                left = quantile_step(
+                    t, a, e, done, active, lp, panel, rows, need, self.edges, self.x_lo,
+                    self.length, self.ref, d.v1, d.moments, d.prec0, d.m0c, d.const,
+                )  # fmt: skip
+                if left == 0:
+                    break
+                active = active[~done[active]]
+            else:  # pragma: no cover - the bisection fallback converges in < 200 steps
+                raise RuntimeError("tau quantile did not converge in 200 bracketed Newton steps.")
+            hi_idx = ~low
+            out[hi_idx] = np.exp(self.x_lo[rows[hi_idx]] + t[hi_idx] * self.length[rows[hi_idx]])
         return out.reshape(q.shape)
 
     def tau_moments(self) -> tuple[FloatArray, FloatArray]:
