@@ -242,3 +242,224 @@ def quantile_step(
         done[k] = stop
         left += not stop
     return left
+
+
+# -- one analysis: the grid ---------------------------------------------------------------------
+# The steps of build_tau_grid for B = 1, each a kernel between the prior's numpy evaluations.
+@jit
+def scan_window(
+    xs: FloatArray,
+    lp: FloatArray,
+    v1: FloatArray,
+    moments: FloatArray,
+    prec0: float,
+    m0c: float,
+    const: float,
+    second: bool,
+    drop: float,
+) -> tuple[float, float, float, int, int, int, float, float]:
+    """The coarse scan: log m(y | 0) with its μ moments, and the window's scan indices.
+
+    Returns ll0, mean0 - centre, var0, i_lo, i_hi, i_max, gmax and g at the last scan point.
+    The window holds the points where g (and g + 2x when E[τ²] exists) is within ``drop`` of
+    its maximum, widened by one scan step on each side.
+    """
+    n = xs.size
+    ll0, mean0, var0 = loglik_at(v1, moments, prec0, m0c, const, 0.0)
+    gs = np.empty(n)
+    i_max = 0
+    for i in range(n):
+        tau = math.exp(xs[i])
+        g = xs[i] + lp[i] + loglik_at(v1, moments, prec0, m0c, const, tau * tau)[0]
+        gs[i] = -math.inf if math.isnan(g) else g
+        if gs[i] > gs[i_max]:  # the first maximum, as argmax
+            i_max = i
+    gmax = gs[i_max]
+    hmax = -math.inf
+    for i in range(n):
+        hmax = max(hmax, gs[i] + 2 * xs[i])
+    first = -1
+    last_g = -1
+    last_h = -1
+    for i in range(n):
+        if gs[i] > gmax - drop:
+            if first < 0:
+                first = i
+            last_g = i
+        if second and gs[i] + 2 * xs[i] > hmax - drop:
+            last_h = i
+    # (no point kept: argmax of an all-False row is 0, so first = 0 and last = n - 1)
+    first = max(first, 0)
+    last_g = n - 1 if last_g < 0 else last_g
+    last = max(last_g, max(last_h, 0))
+    i_lo = max(first - 1, 0)
+    i_hi = min(last + 1, n - 1)
+    return ll0, mean0, var0, i_lo, i_hi, i_max, gmax, gs[n - 1]
+
+
+@jit
+def panel_nodes(
+    pending: FloatArray, nodes: FloatArray, x_lo: float, length: float
+) -> tuple[FloatArray, FloatArray]:
+    """Log τ and τ at the 15 Kronrod nodes of each pending panel (each of shape (P, 15))."""
+    p = pending.shape[0]
+    x = np.empty((p, 15))
+    tau = np.empty((p, 15))
+    for i in range(p):
+        a, e = pending[i, 0], pending[i, 1]
+        half = 0.5 * (e - a)
+        mid = 0.5 * (a + e)
+        for j in range(15):
+            x[i, j] = x_lo + (mid + half * nodes[j]) * length
+            tau[i, j] = math.exp(x[i, j])
+    return x, tau
+
+
+@jit
+def panel_pass(
+    pending: FloatArray,
+    x: FloatArray,
+    tau: FloatArray,
+    lp: FloatArray,
+    wk: FloatArray,
+    wg7: FloatArray,
+    v1: FloatArray,
+    moments: FloatArray,
+    prec0: float,
+    m0c: float,
+    const: float,
+    centre: float,
+    length: float,
+    ref: float,
+    tau_ref: float,
+    second: bool,
+    total_est: float,
+    total2: float,
+) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray, FloatArray, FloatArray]:
+    """One refinement pass: integrand, μ moments and Kronrod sums of the pending panels.
+
+    Returns f = exp(g - ref), E[μ | τ, y], Var[μ | τ, y] (each (P, 15)), the Kronrod sums of
+    f and of the τ²-weighted f (τ relative to the scan's peak) and each panel's error
+    estimate: |K15 - G7| relative to the running total, the larger of the two integrands'.
+    """
+    p = pending.shape[0]
+    f = np.empty((p, 15))
+    mean = np.empty((p, 15))
+    var = np.empty((p, 15))
+    kron = np.empty(p)
+    kron2 = np.empty(p)
+    gauss = np.empty(p)
+    gauss2 = np.empty(p)
+    tot = total_est
+    tot2 = total2
+    for i in range(p):
+        scale_p = 0.5 * (pending[i, 1] - pending[i, 0]) * length
+        k1 = 0.0
+        k2 = 0.0
+        g1 = 0.0
+        g2 = 0.0
+        for j in range(15):
+            t = tau[i, j]
+            ll, mhat, vv = loglik_at(v1, moments, prec0, m0c, const, t * t)
+            g = x[i, j] + lp[i, j] + ll
+            fj = 0.0 if math.isnan(g) else math.exp(g - ref)
+            f[i, j] = fj
+            mean[i, j] = mhat + centre
+            var[i, j] = vv
+            r = t / tau_ref
+            ft2 = fj * (r * r)
+            k1 += fj * wk[j]
+            k2 += ft2 * wk[j]
+            if j % 2 == 1:  # the Gauss-7 nodes are the odd ones among the 15
+                g1 += fj * wg7[j // 2]
+                g2 += ft2 * wg7[j // 2]
+        kron[i] = scale_p * k1
+        kron2[i] = scale_p * k2
+        gauss[i] = scale_p * g1
+        gauss2[i] = scale_p * g2
+        tot += kron[i]
+        tot2 += kron2[i]
+    worst = np.empty(p)
+    for i in range(p):
+        err = abs(kron[i] - gauss[i]) / tot
+        err2 = abs(kron2[i] - gauss2[i]) / tot2 if second else 0.0
+        # np.maximum: NaN if either is NaN
+        worst[i] = err if (err >= err2 or math.isnan(err)) else err2
+        if math.isnan(err2):
+            worst[i] = err2
+    return f, mean, var, kron, kron2, worst
+
+
+@jit
+def split_panels(pending: FloatArray, split: BoolArray, parts: IntArray) -> FloatArray:
+    """The pieces of the ``split`` panels, each cut into ``parts`` equal parts (in order).
+
+    The last piece ends exactly on the panel's right edge.
+    """
+    n = 0
+    for i in range(split.size):
+        if split[i]:
+            n += parts[i]
+    out = np.empty((n, 2))
+    k = 0
+    for i in range(split.size):
+        if split[i]:
+            a, e = pending[i, 0], pending[i, 1]
+            width = (e - a) / parts[i]
+            for j in range(parts[i]):
+                left = a + j * width
+                out[k, 0] = left
+                out[k, 1] = e if j == parts[i] - 1 else left + width
+                k += 1
+    return out
+
+
+@jit
+def assemble(
+    panels: FloatArray,
+    f: FloatArray,
+    mean: FloatArray,
+    var: FloatArray,
+    tau: FloatArray,
+    kron: FloatArray,
+    wk: FloatArray,
+    length: float,
+    lower: float,
+    mean0: float,
+    var0: float,
+) -> tuple[FloatArray, FloatArray, float, FloatArray, FloatArray, FloatArray, FloatArray]:
+    """The finished panels in order: edges, panel masses, total and the mixture's nodes.
+
+    Node 0 is τ = 0 carrying the mass below the window; then the Kronrod nodes panel by panel.
+    Returns edges (P + 1,), panel masses (P,), the total mass, τ, the normalised weights,
+    E[μ | τ, y] and sd[μ | τ, y] at the nodes (each (1 + 15P,)).
+    """
+    p = panels.shape[0]
+    order = np.argsort(panels[:, 0])
+    edges = np.empty(p + 1)
+    panel_mass = np.empty(p)
+    total = lower
+    for i in range(p):
+        edges[i] = panels[order[i], 0]
+        panel_mass[i] = kron[order[i]]
+        total += panel_mass[i]
+    edges[p] = panels[order[p - 1], 1]
+    n = 1 + 15 * p
+    tau_n = np.empty(n)
+    w = np.empty(n)
+    m = np.empty(n)
+    sd = np.empty(n)
+    tau_n[0] = 0.0
+    w[0] = lower / total
+    m[0] = mean0
+    sd[0] = math.sqrt(var0)
+    for i in range(p):
+        o = order[i]
+        half = 0.5 * (panels[o, 1] - panels[o, 0])
+        for j in range(15):
+            c = 1 + 15 * i + j
+            tau_n[c] = tau[o, j]
+            w[c] = (f[o, j] * (half * wk[j])) * length / total
+            m[c] = mean[o, j]
+            sd[c] = math.sqrt(var[o, j])
+    return edges, panel_mass, total, tau_n, w, m, sd

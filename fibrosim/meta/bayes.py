@@ -41,6 +41,7 @@ from numpy.typing import ArrayLike, NDArray
 from fibrosim._checks import as_float_array, check_choice, check_integer, check_rng
 from fibrosim.meta._mixture import Marginal, NormalMixtureMarginal
 from fibrosim.meta._tau_quadrature import TauGrid, build_tau_grid, conditional_moments
+from fibrosim.meta._tau_single import build_single_tau_grid
 from fibrosim.meta.priors import Flat, Jeffreys, MuPrior, Normal, TauPrior
 from fibrosim.warnings import FragileEstimateWarning
 
@@ -514,7 +515,9 @@ def bayes_random_effects(
     batch_shape = y.shape[:-1]
     yf = y.reshape(-1, k_max)
     vf = v.reshape(-1, k_max)
-    grid = build_tau_grid(yf, vf, tau_prior, mu_p)
+    # one analysis: the same quadrature, step by step in compiled kernels
+    build = build_single_tau_grid if yf.shape[0] == 1 else build_tau_grid
+    grid = build(yf, vf, tau_prior, mu_p)
     k = grid.data.k.reshape(batch_shape)  # studies per analysis (the grid counted them)
     result = BayesRandomEffects(
         yi=y, vi=v, k=k, tau_prior=tau_prior, mu_prior=mu_p, studies=labels, _grid=grid
