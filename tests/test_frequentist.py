@@ -743,21 +743,22 @@ def test_threaded_batch_equals_one_thread_bit_for_bit(
 
 @pytest.mark.parametrize("reml", [True, False])
 def test_one_analysis_ml_path_equals_padded_batch_rows_bit_for_bit(reml: bool) -> None:
-    # tau2_ml_one runs the compiled row solver on the caller's arrays, tau2_ml on rows compacted
-    # from a NaN-padded batch (padding at random places); nothing may change a bit.
+    # tau2_ml_one runs the compiled row solver on the caller's arrays, tau2_ml on the rows of a
+    # NaN-padded batch (padding at random places, moved to the row ends by _flatten); nothing
+    # may change a bit.
     # Log-uniform variances give likelihoods with maxima at zero and inside now and then.
     rng = np.random.default_rng(11)
     n, kk = 300, 40
-    y, v, m = np.zeros((n, kk)), np.ones((n, kk)), np.zeros((n, kk))
+    y, v = np.full((n, kk), np.nan), np.full((n, kk), np.nan)
     rows = []
     for i in range(n):
         k = int(rng.integers(2, kk + 1))
         vr = np.exp(rng.uniform(-5.0, 2.0, size=k))
         yr = rng.normal(0.0, 1.0, size=k) * np.sqrt(vr + rng.uniform(0.0, 1.0))
         cells = np.sort(rng.choice(kk, size=k, replace=False))
-        y[i, cells], v[i, cells], m[i, cells] = yr, vr, 1.0
+        y[i, cells], v[i, cells] = yr, vr
         rows.append((yr, vr))
-    fit = _tau2_ml.tau2_ml(y, v, m, m.sum(axis=1), reml=reml)
+    fit = _tau2_ml.tau2_ml(*_flatten(y, v), reml=reml)
     for i, (yr, vr) in enumerate(rows):
         t, se, fallback = _tau2_ml.tau2_ml_one(yr, vr, reml=reml)
         assert (t, se, fallback) == (fit.tau2[i], fit.se_tau2[i], fit.fallback[i])

@@ -57,32 +57,24 @@ def _pool_row(
 
 @jit
 def _pool_rows(
-    y: FloatArray, v: FloatArray, m: FloatArray, tau2: FloatArray, out: FloatArray
+    y: FloatArray, v: FloatArray, k: FloatArray, tau2: FloatArray, out: FloatArray
 ) -> None:
-    n, kk = y.shape
-    ys = np.empty(kk)
-    vs = np.empty(kk)
-    for i in range(n):
-        c = 0
-        for j in range(kk):
-            if m[i, j] > 0.0:
-                ys[c] = y[i, j]
-                vs[c] = v[i, j]
-                c += 1
-        stats = _pool_row(ys[:c], vs[:c], tau2[i])
+    for i in range(y.shape[0]):
+        c = int(k[i])
+        stats = _pool_row(y[i][:c], v[i][:c], tau2[i])
         for s in range(N_STATS):
             out[i, s] = stats[s]
 
 
-def pool_rows(y: FloatArray, v: FloatArray, m: FloatArray, tau2: FloatArray) -> FloatArray:
-    """Pooling statistics of every row of a padded batch, shape ``(n, N_STATS)``.
+def pool_rows(y: FloatArray, v: FloatArray, k: FloatArray, tau2: FloatArray) -> FloatArray:
+    """Pooling statistics of every row of a batch, shape ``(n, N_STATS)``.
 
     Columns (see the module constants): ``Σw``, the weighted mean ``mu``, ``Σw(y - mu)²`` with
     ``w = 1/(v + tau²)``; Cochran's ``Q``, ``Σw₀`` and ``Σw₀²`` with ``w₀ = 1/v``; and the largest
-    and smallest ``v``.  Padded cells (``m == 0``) are skipped.
+    and smallest ``v``.  Row ``i`` holds its ``k[i]`` studies first (padding at the end).
     """
     out = np.empty((y.shape[0], N_STATS))
-    run_rows(_pool_rows, (y, v, m, tau2), (out,))
+    run_rows(_pool_rows, (y, v, k, tau2), (out,))
     return out
 
 

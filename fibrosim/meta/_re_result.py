@@ -271,14 +271,21 @@ def _unravel(i: int, shape: tuple[int, ...]) -> tuple[int, ...] | int:
 def _flatten(
     yi: FloatArray, vi: FloatArray
 ) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray]:
-    """2-D (n, K) copies with padding made harmless, the float mask and k per analysis."""
-    y = yi.reshape(-1, yi.shape[-1])
-    v = vi.reshape(-1, vi.shape[-1])
+    """2-D (n, K) C-contiguous arrays, the float mask and k per analysis.
+
+    Padding is made harmless (y = 0, v = 1, mask 0) and moved to the end of its row, the
+    studies keeping their order, so row ``i``'s studies are its first ``k[i]`` cells (the
+    layout the compiled row kernels read).
+    """
+    y = np.ascontiguousarray(yi.reshape(-1, yi.shape[-1]))
+    v = np.ascontiguousarray(vi.reshape(-1, vi.shape[-1]))
     pad = np.isnan(y)
     if pad.any():
+        order = np.argsort(pad, axis=-1, kind="stable")  # studies first, in their order
+        pad = np.take_along_axis(pad, order, axis=-1)
         m = (~pad).astype(np.float64)
-        y = np.where(pad, 0.0, y)
-        v = np.where(pad, 1.0, v)
+        y = np.where(pad, 0.0, np.take_along_axis(y, order, axis=-1))
+        v = np.where(pad, 1.0, np.take_along_axis(v, order, axis=-1))
         k = np.sum(m, axis=-1)
     else:
         m = np.ones_like(y)

@@ -255,7 +255,7 @@ def _ml_row(
 def _ml_rows(
     y: FloatArray,
     v: FloatArray,
-    m: FloatArray,
+    k: FloatArray,
     scan: FloatArray,
     reml: bool,
     max_iter: int,
@@ -263,23 +263,18 @@ def _ml_rows(
     se: FloatArray,
     ok: FloatArray,
 ) -> None:
-    """:func:`_ml_row` and the SE ``sqrt(2 / info)`` for every row of a padded batch.
+    """:func:`_ml_row` and the SE ``sqrt(2 / info)`` for every row of a batch.
 
-    Writes tau², its SE and a convergence flag (1.0 / 0.0) per row into ``tau``, ``se``, ``ok``.
+    Row ``i`` holds its ``k[i]`` studies first (padding at the end).  Writes tau², its SE and
+    a convergence flag (1.0 / 0.0) per row into ``tau``, ``se``, ``ok``.
     """
-    n, kk = y.shape
-    ys = np.empty(kk)
-    vs = np.empty(kk)
-    for i in range(n):
-        c = 0
-        for j in range(kk):
-            if m[i, j] > 0.0:
-                ys[c] = y[i, j]
-                vs[c] = v[i, j]
-                c += 1
-        t, conv = _ml_row(ys[:c], vs[:c], scan, reml, max_iter)
+    for i in range(y.shape[0]):
+        c = int(k[i])
+        ys = y[i][:c]
+        vs = v[i][:c]
+        t, conv = _ml_row(ys, vs, scan, reml, max_iter)
         tau[i] = t
-        se[i] = math.sqrt(2.0 / _info_row(vs[:c], t, reml))
+        se[i] = math.sqrt(2.0 / _info_row(vs, t, reml))
         ok[i] = 1.0 if conv else 0.0
 
 
@@ -323,7 +318,9 @@ def tau2_ml(
 ) -> Tau2Fit:
     """ML or REML estimate of tau² and its SE: the global maximiser on ``[0, t_max]``.
 
-    Every row is solved by the compiled :func:`_ml_row`.  An analysis whose Newton iteration
+    Rows hold their studies first and the padding at the end (as
+    :func:`fibrosim.meta._re_result._flatten` lays them out).  Every row is solved by the
+    compiled :func:`_ml_row`.  An analysis whose Newton iteration
     does not converge within ``max_iter`` steps is solved again by a bounded 1-D maximisation
     (:func:`_fallback_1d`) and marked in ``fallback``.  The SE is metafor's ``sqrt(2/Σw²)`` (ML)
     or ``sqrt(2/tr PP)`` (REML) at the estimate.  ``k`` (the study counts) is implied by ``m``
@@ -334,14 +331,14 @@ def tau2_ml(
     Viechtbauer W (2005). Bias and efficiency of meta-analytic variance estimators in the
     random-effects model. J Educ Behav Stat 30:261-293 (eqs. 9-12).
     """
-    del k  # the mask carries the study counts
+    del m  # the counts say where each row's studies end
     n = y.shape[0]
     tau, se, ok = np.empty(n), np.empty(n), np.empty(n)
-    run_rows(_ml_rows, (y, v, m), (tau, se, ok), _SCAN, reml, max_iter)
+    run_rows(_ml_rows, (y, v, k), (tau, se, ok), _SCAN, reml, max_iter)
     suspect = ok == 0.0
     for i in np.flatnonzero(suspect):
-        keep = m[i] > 0
-        ys, vs = np.ascontiguousarray(y[i, keep]), np.ascontiguousarray(v[i, keep])
+        c = int(k[i])
+        ys, vs = np.ascontiguousarray(y[i, :c]), np.ascontiguousarray(v[i, :c])
         tau[i] = _fallback_1d(ys, vs, reml)
         se[i] = math.sqrt(2.0 / _info_row(vs, float(tau[i]), reml))
     return Tau2Fit(tau, se, suspect)

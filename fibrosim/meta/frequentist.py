@@ -3,8 +3,10 @@
 :func:`random_effects` pools effect sizes ``yi`` with sampling variances ``vi`` under the
 normal-normal model ``yi ~ N(mu, vi + tau²)``, like metafor's ``rma(yi, vi, method=, test=)`` for
 the intercept-only model.  A leading batch axis holds many meta-analyses, solved in one vectorised
-pass; ragged study counts are NaN-padded.  The array work lives in :mod:`fibrosim.meta._tau2`; this
-module validates input, pools, builds intervals, issues warnings and wraps the arrays in
+pass; ragged study counts are NaN-padded.  The tau² estimators live in :mod:`fibrosim.meta._tau2`
+(moment and Paule-Mandel estimators, numpy) and :mod:`fibrosim.meta._tau2_ml` (ML/REML, a compiled
+row solver), the pooling sums in :mod:`fibrosim.meta._pooling` (compiled); this module validates
+input, builds tests and intervals, issues warnings and wraps the numbers in
 :class:`RandomEffectsResult`.
 
 Differences from metafor 3.8-1, all deliberate:
@@ -450,7 +452,7 @@ def random_effects(
             _warn_fallback(fallback, shape, method)
 
     # Pooling sums and Cochran's Q, one compiled pass per analysis (the kernel of _single).
-    stats = _pooling.pool_rows(y, v, m, tau2)
+    stats = _pooling.pool_rows(y, v, k, tau2)
     vmax, vmin = stats[:, _pooling.VMAX], stats[:, _pooling.VMIN]
     _warn_batch(vmax >= _VI_RATIO_WARN * vmin, shape, _MSG_RATIO, FragileEstimateWarning)
     s1, mu = stats[:, _pooling.S1], stats[:, _pooling.MU]
