@@ -31,7 +31,11 @@ from fibrosim.meta._mixture_kernels import newton_update
 __all__ = [
     "GL_W",
     "GL_X",
+    "assemble",
+    "data_rows",
     "loglik_at",
+    "panel_nodes",
+    "panel_pass",
     "quantile_nodes",
     "quantile_start",
     "quantile_step",
@@ -67,6 +71,10 @@ def loglik_at(
     s1 = 0.0
     s2 = 0.0
     logdet = 0.0
+    # log det = log Π(vᵢ + τ²): one log per run of factors rather than per study (the logs
+    # are most of the cost); a run ends before the product can leave [1e-300, 1e300], and a
+    # factor outside [1e-150, 1e150] is logged on its own
+    prod = 1.0
     for j in range(v1.size):
         if moments[j, 0] > 0:
             big_v = v1[j] + tau2
@@ -74,7 +82,14 @@ def loglik_at(
             s0 += w
             s1 += w * moments[j, 1]
             s2 += w * moments[j, 2]
-            logdet += math.log(big_v)
+            if 1e-150 < big_v < 1e150:
+                prod *= big_v
+                if not 1e-150 < prod < 1e150:
+                    logdet += math.log(prod)
+                    prod = 1.0
+            else:
+                logdet += math.log(big_v)
+    logdet += math.log(prod)
     if prec0 > 0:
         s0 += prec0
         s1 += prec0 * m0c
@@ -85,6 +100,53 @@ def loglik_at(
         q = 0.0
     ll = -0.5 * (const + logdet + q + math.log(s0))
     return ll, mhat, 1.0 / s0
+
+
+@jit
+def data_rows(
+    y: FloatArray, v: FloatArray, m0: float, prec0: float, log_var0: float
+) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray, FloatArray, FloatArray, FloatArray,
+           FloatArray]:  # fmt: skip
+    """The arrays of :class:`~fibrosim.meta._tau_quadrature._Data` from NaN-padded y, v (B, K).
+
+    Returns y0 (NaN -> 0), v1 (NaN -> 1), mask, k, the centre (mean of the valid y), moments
+    (mask, mask·(y - centre), mask·(y - centre)²), the likelihood's constant (k_eff - 1)·log 2π
+    (+ log sd0²; k_eff counts the μ prior as a study) and m0 - centre.
+    """
+    b, kk = y.shape
+    y0 = np.empty((b, kk))
+    v1 = np.empty((b, kk))
+    mask = np.empty((b, kk))
+    k = np.empty(b)
+    centre = np.empty(b)
+    moments = np.empty((b, kk, 3))
+    const = np.empty(b)
+    m0c = np.empty(b)
+    log_2pi = math.log(2 * math.pi)
+    for i in range(b):
+        n = 0.0
+        total = 0.0
+        for j in range(kk):
+            valid = not math.isnan(y[i, j])
+            mask[i, j] = 1.0 if valid else 0.0
+            y0[i, j] = y[i, j] if valid else 0.0
+            v1[i, j] = v[i, j] if valid else 1.0
+            n += mask[i, j]
+            total += y0[i, j]
+        k[i] = n
+        c = total / max(n, 1.0)
+        centre[i] = c
+        for j in range(kk):
+            yc = (y0[i, j] - c) * mask[i, j]
+            moments[i, j, 0] = mask[i, j]
+            moments[i, j, 1] = yc
+            moments[i, j, 2] = yc * yc
+        if prec0 > 0:
+            const[i] = n * log_2pi + log_var0
+        else:
+            const[i] = (n - 1.0) * log_2pi
+        m0c[i] = m0 - c
+    return y0, v1, mask, k, centre, moments, const, m0c
 
 
 @jit
@@ -333,14 +395,23 @@ def panel_pass(
     ref: float,
     tau_ref: float,
     second: bool,
-    total_est: float,
-    total2: float,
-) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray, FloatArray, FloatArray]:
-    """One refinement pass: integrand, μ moments and Kronrod sums of the pending panels.
+    sums: FloatArray,
+    tol: float,
+    quarter: float,
+    max_panels: int,
+    done: tuple[FloatArray, FloatArray, FloatArray, FloatArray, FloatArray, FloatArray],
+    n_done: int,
+) -> tuple[FloatArray, int, bool]:
+    """One refinement pass over the pending panels; returns the next ones.
 
-    Returns f = exp(g - ref), E[μ | τ, y], Var[μ | τ, y] (each (P, 15)), the Kronrod sums of
-    f and of the τ²-weighted f (τ relative to the scan's peak) and each panel's error
-    estimate: |K15 - G7| relative to the running total, the larger of the two integrands'.
+    Evaluates f = exp(g - ref) (``lp`` = log p(τ) at the nodes), E[μ | τ, y] and Var[μ | τ, y]
+    at the nodes, the Kronrod and Gauss sums of f and of the τ²-weighted f (τ relative to the
+    scan's peak) and each panel's error: |K15 - G7| relative to the running totals ``sums``
+    (updated in place), the larger of the two integrands'.  Panels within ``tol`` are final
+    and written to the ``done`` buffers (panels, f, mean, var, τ, Kronrod sum) from row
+    ``n_done`` on; the others are cut into 2 (4 when ``quarter`` times above ``tol``).  If the
+    cuts would exceed ``max_panels`` finished panels, every panel is kept as it is and the
+    flag returned is True.  Returns the next pending panels, the new ``n_done`` and the flag.
     """
     p = pending.shape[0]
     f = np.empty((p, 15))
@@ -350,8 +421,8 @@ def panel_pass(
     kron2 = np.empty(p)
     gauss = np.empty(p)
     gauss2 = np.empty(p)
-    tot = total_est
-    tot2 = total2
+    tot = sums[0]
+    tot2 = sums[1]
     for i in range(p):
         scale_p = 0.5 * (pending[i, 1] - pending[i, 0]) * length
         k1 = 0.0
@@ -379,39 +450,45 @@ def panel_pass(
         gauss2[i] = scale_p * g2
         tot += kron[i]
         tot2 += kron2[i]
-    worst = np.empty(p)
+    parts = np.zeros(p, dtype=np.intp)
+    n_keep = 0
+    n_new = 0
     for i in range(p):
         err = abs(kron[i] - gauss[i]) / tot
         err2 = abs(kron2[i] - gauss2[i]) / tot2 if second else 0.0
-        # np.maximum: NaN if either is NaN
-        worst[i] = err if (err >= err2 or math.isnan(err)) else err2
-        if math.isnan(err2):
-            worst[i] = err2
-    return f, mean, var, kron, kron2, worst
-
-
-@jit
-def split_panels(pending: FloatArray, split: BoolArray, parts: IntArray) -> FloatArray:
-    """The pieces of the ``split`` panels, each cut into ``parts`` equal parts (in order).
-
-    The last piece ends exactly on the panel's right edge.
-    """
-    n = 0
-    for i in range(split.size):
-        if split[i]:
-            n += parts[i]
-    out = np.empty((n, 2))
+        worst = err2 if (err2 > err or math.isnan(err2)) else err  # NaN wins, as np.maximum
+        if worst > tol:  # False for NaN
+            parts[i] = 4 if worst > tol * quarter else 2
+            n_new += parts[i]
+        else:
+            n_keep += 1
+    capped = n_new > 0 and (n_done + n_keep) + n_new > max_panels
+    if capped:
+        parts[:] = 0
+        n_new = 0
+    d_panels, d_f, d_mean, d_var, d_tau, d_kron = done
+    nxt = np.empty((n_new, 2))
     k = 0
-    for i in range(split.size):
-        if split[i]:
+    for i in range(p):
+        if parts[i] == 0:
+            d_panels[n_done] = pending[i]
+            d_f[n_done] = f[i]
+            d_mean[n_done] = mean[i]
+            d_var[n_done] = var[i]
+            d_tau[n_done] = tau[i]
+            d_kron[n_done] = kron[i]
+            sums[0] += kron[i]
+            sums[1] += kron2[i]
+            n_done += 1
+        else:  # equal parts; the last one ends exactly on the panel's right edge
             a, e = pending[i, 0], pending[i, 1]
             width = (e - a) / parts[i]
             for j in range(parts[i]):
                 left = a + j * width
-                out[k, 0] = left
-                out[k, 1] = e if j == parts[i] - 1 else left + width
+                nxt[k, 0] = left
+                nxt[k, 1] = e if j == parts[i] - 1 else left + width
                 k += 1
-    return out
+    return nxt, n_done, capped
 
 
 @jit

@@ -26,6 +26,7 @@ from numpy.typing import NDArray
 from fibrosim.meta._tau_kernels import (
     GL_W,
     GL_X,
+    data_rows,
     quantile_nodes,
     quantile_start,
     quantile_step,
@@ -401,24 +402,13 @@ class TauGrid:
 
 
 def _make_data(y: FloatArray, v: FloatArray, mu_prior: MuPrior) -> _Data:
-    valid = ~np.isnan(y)
-    mask = valid.astype(np.float64)
-    k = mask.sum(axis=1)
-    y0 = np.where(valid, y, 0.0)  # the data are finite or NaN padding (checked at the boundary)
-    centre = y0.sum(axis=1) / np.maximum(k, 1)
-    yc = (y0 - centre[:, None]) * mask
-    moments = np.empty((*y.shape, 3))
-    moments[..., 0] = mask
-    moments[..., 1] = yc
-    np.multiply(yc, yc, out=moments[..., 2])
     if isinstance(mu_prior, Normal):
         m0, prec0, lv0 = mu_prior.mean, mu_prior.sd**-2.0, 2.0 * math.log(mu_prior.sd)
     else:
         m0, prec0, lv0 = 0.0, 0.0, 0.0
-    v1 = np.where(valid, v, 1.0)
-    k_eff = k + (1.0 if prec0 > 0 else 0.0)
-    const = (k_eff - 1) * math.log(2 * math.pi) + (lv0 if prec0 > 0 else 0.0)
-    return _Data(y0, v1, mask, v, k, m0, prec0, lv0, centre, moments, const, m0 - centre)
+    # the data are finite or NaN padding (checked at the boundary)
+    y0, v1, mask, k, centre, moments, const, m0c = data_rows(y, v, m0, prec0, lv0)
+    return _Data(y0, v1, mask, v, k, m0, prec0, lv0, centre, moments, const, m0c)
 
 
 def _subset(d: _Data, rows: NDArray[np.intp]) -> _Data:

@@ -18,7 +18,7 @@ import warnings
 
 import numpy as np
 
-from fibrosim.meta._tau_kernels import assemble, panel_nodes, panel_pass, scan_window, split_panels
+from fibrosim.meta._tau_kernels import assemble, panel_nodes, panel_pass, scan_window
 from fibrosim.meta._tau_quadrature import (
     _DROP,
     _MAX_PANELS,
@@ -33,6 +33,7 @@ from fibrosim.meta._tau_quadrature import (
     FloatArray,
     TauGrid,
     _check_proper,
+    _Data,
     _log_prior_inside,
     _make_data,
     _mass_below,
@@ -42,6 +43,40 @@ from fibrosim.meta.priors import Jeffreys, MuPrior, TauPrior
 from fibrosim.warnings import ConvergenceWarning, FragileEstimateWarning
 
 __all__ = ["build_single_tau_grid"]
+
+_Buffers = tuple[FloatArray, FloatArray, FloatArray, FloatArray, FloatArray, FloatArray]
+
+
+def _buffers(cap: int) -> _Buffers:
+    """Finished panels: edges (cap, 2), f, mean, var, τ (cap, 15) and Kronrod sums (cap,)."""
+    return (
+        np.empty((cap, 2)),
+        np.empty((cap, 15)),
+        np.empty((cap, 15)),
+        np.empty((cap, 15)),
+        np.empty((cap, 15)),
+        np.empty(cap),
+    )
+
+
+def _grow(old: _Buffers, n: int, cap: int) -> _Buffers:
+    """Buffers of ``cap`` panels holding the first ``n`` of ``old``."""
+    new = _buffers(cap)
+    for a, b in zip(new, old, strict=True):
+        a[:n] = b[:n]
+    return new
+
+
+def _mass_below_window(prior: TauPrior, tau: float, d: _Data) -> float:
+    """∫_0^τ p(t) dt at the window's lower end τ (> the support's lower end).
+
+    For a proper prior this is its CDF, evaluated directly when τ is inside the support (the
+    public ``cdf`` validates and masks its input, which costs more than the value here).
+    """
+    low, high = prior.support
+    if prior.proper and low < tau < high:
+        return float(prior._cdf_pos(np.array([tau]))[0])
+    return float(_mass_below(prior, np.array([[tau]]), d)[0, 0])
 
 
 def build_single_tau_grid(
@@ -86,48 +121,35 @@ def build_single_tau_grid(
     ref = gmax
     tau_ref = math.exp(float(xs[i_max]))
 
-    # adaptive Gauss-Kronrod panels on t in [0, 1]
+    # adaptive Gauss-Kronrod panels on t in [0, 1]; finished panels go to growing buffers
     pending: FloatArray = _START_PANELS
-    done: list[tuple[FloatArray, ...]] = []  # (panels, f, mean, var, tau, kron) per pass
-    total_est = 0.0
-    total2 = 0.0
-    n_panels = 0
+    cap = 64
+    done = _buffers(cap)
+    n_done = 0
+    sums = np.zeros(2)  # running totals of the finished panels' Kronrod sums (f, τ²·f)
     while pending.shape[0]:
+        if n_done + pending.shape[0] > cap:
+            cap = 2 * (n_done + pending.shape[0])
+            done = _grow(done, n_done, cap)
         x, tau = panel_nodes(pending, _NODES, x_lo, length)
-        lp = _log_prior_inside(prior, tau, None if vi is None else vi)
-        f, mean, var, kron, kron2, worst = panel_pass(
-            pending, x, tau, lp, _WK, _WG7, v1, moments, prec0, m0c, const, centre,
-            length, ref, tau_ref, second, total_est, total2,
+        lp = _log_prior_inside(prior, tau, vi)
+        pending, n_done, capped = panel_pass(
+            pending, x, tau, lp, _WK, _WG7, v1, moments, prec0, m0c, const, centre, length,
+            ref, tau_ref, second, sums, _PANEL_TOL, _QUARTER_RATIO, _MAX_PANELS, done, n_done,
         )  # fmt: skip
-        split = worst > _PANEL_TOL
-        if not split.any():
-            done.append((pending, f, mean, var, tau, kron))
-            break
-        keep = ~split
-        n_panels += int(keep.sum())
-        parts = np.where(worst > _PANEL_TOL * _QUARTER_RATIO, 4, 2)
-        if n_panels + int(parts[split].sum()) > _MAX_PANELS:
+        if capped:
             warnings.warn(
                 f"tau quadrature stopped at {_MAX_PANELS} panels before reaching its tolerance.",
                 ConvergenceWarning,
                 stacklevel=3,
             )
-            done.append((pending, f, mean, var, tau, kron))
-            break
-        done.append((pending[keep], f[keep], mean[keep], var[keep], tau[keep], kron[keep]))
-        total_est += float(kron[keep].sum())
-        total2 += float(kron2[keep].sum())
-        pending = split_panels(pending, split, parts)
 
-    panels, f, mean, var, tau, kron = (
-        np.concatenate(part) if len(done) > 1 else part[0] for part in zip(*done, strict=True)
-    )
     # mass below tau_lo in closed form: m(y | τ) = m(y | 0)(1 + O(τ²/v))
     if low > 0 and x_lo <= math.log(low) + 1e-12:
         lower = 0.0
     else:
-        below = float(_mass_below(prior, np.array([[math.exp(x_lo)]]), d)[0, 0])
-        lower = below * math.exp(ll0 - ref)
+        lower = _mass_below_window(prior, math.exp(x_lo), d) * math.exp(ll0 - ref)
+    panels, f, mean, var, tau, kron = (a[:n_done] for a in done)
     edges, panel_mass, total, tau_n, weights, cond_mean, cond_sd = assemble(
         panels, f, mean, var, tau, kron, _WK, length, lower, mean0 + centre, var0
     )
