@@ -39,6 +39,7 @@ __all__ = [
     "quantile_nodes",
     "quantile_start",
     "quantile_step",
+    "quantile_values",
 ]
 
 FloatArray = NDArray[np.float64]
@@ -172,26 +173,31 @@ def quantile_start(
     cum_wk: FloatArray,
     wk: FloatArray,
     edges: FloatArray,
-) -> tuple[BoolArray, IntArray, FloatArray, FloatArray]:
-    """Panel, mass still needed inside it, and start on t of each quantile.
+) -> tuple[BoolArray, IntArray, FloatArray, FloatArray, FloatArray, FloatArray, IntArray]:
+    """Panel, mass still needed inside it, start and bracket on t of each quantile.
 
-    ``low`` marks quantiles inside the closed-form piece below the window.  The start spreads
-    the panel's Kronrod node masses evenly over cells whose widths are the Kronrod weights (a
-    step-function density) and inverts that exactly.
+    ``low`` marks quantiles inside the closed-form piece below the window (their ``need`` is
+    the whole target mass).  The start spreads the panel's Kronrod node masses evenly over
+    cells whose widths are the Kronrod weights (a step-function density) and inverts that
+    exactly; the bracket is the panel.  Returns low, panel, need, t0, lo, hi and the indices
+    of the quantiles to solve.
     """
     n = q.size
     n_p = panel_mass.shape[1]
     low = np.zeros(n, dtype=np.bool_)
     panel = np.zeros(n, dtype=np.intp)
     need = np.empty(n)
-    t0 = np.empty(n)
+    t0 = np.full(n, np.nan)
+    lo = np.full(n, np.nan)
+    hi = np.full(n, np.nan)
+    active = np.empty(n, dtype=np.intp)
+    n_active = 0
     for i in range(n):
         r = rows[i]
         target = q[i] * total[r]  # in units of exp(ref)
         need[i] = target
         if target <= lower_mass[r]:
             low[i] = True
-            t0[i] = np.nan
             continue
         # the first panel whose cumulative mass reaches the target (the last one at most)
         base = lower_mass[r]
@@ -216,8 +222,11 @@ def quantile_start(
         if not math.isfinite(start):  # pragma: no cover - node masses are finite
             pm = panel_mass[r, p]
             start = a + (e - a) * min(max(rest / (pm if pm > 0 else 1.0), 0.0), 1.0)
-        t0[i] = start
-    return low, panel, need, t0
+        t0[i] = min(max(start, a), e)
+        lo[i], hi[i] = a, e
+        active[n_active] = i
+        n_active += 1
+    return low, panel, need, t0, lo, hi, active[:n_active]
 
 
 @jit
@@ -253,7 +262,6 @@ def quantile_step(
     t: FloatArray,
     lo: FloatArray,
     hi: FloatArray,
-    done: BoolArray,
     active: IntArray,
     lp: FloatArray,
     panel: IntArray,
@@ -268,14 +276,15 @@ def quantile_step(
     prec0: float,
     m0c: FloatArray,
     const: FloatArray,
-) -> int:
-    """One bracketed Halley step on t for the ``active`` quantiles; returns how many remain.
+) -> IntArray:
+    """One bracketed Halley step on t for the ``active`` quantiles; returns those left active.
 
     ``lp`` holds log p(τ) at the nodes of :func:`quantile_nodes`.  The partial integral is the
     root's function, the integrand its derivative and the integrand's central difference its
     curvature, all from the one pass over the 23 nodes.
     """
-    left = 0
+    left = np.empty(active.size, dtype=np.intp)
+    n_left = 0
     for i in range(active.size):
         k = active[i]
         r = rows[k]
@@ -301,9 +310,22 @@ def quantile_step(
         t[k], lo[k], hi[k], stop = newton_update(
             t[k], lo[k], hi[k], part - need[k], dens, curv, True, _T_XTOL, _T_ACCEPT
         )
-        done[k] = stop
-        left += not stop
-    return left
+        if not stop:
+            left[n_left] = k
+            n_left += 1
+    return left[:n_left]
+
+
+@jit
+def quantile_values(
+    t: FloatArray, low: BoolArray, rows: IntArray, x_lo: FloatArray, length: FloatArray
+) -> FloatArray:
+    """τ = exp(x_lo + t·length) of the solved quantiles (NaN for the ``low`` ones)."""
+    out = np.empty(t.size)
+    for i in range(t.size):
+        r = rows[i]
+        out[i] = np.nan if low[i] else math.exp(x_lo[r] + t[i] * length[r])
+    return out
 
 
 # -- one analysis: the grid ---------------------------------------------------------------------

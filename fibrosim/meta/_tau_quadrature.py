@@ -30,6 +30,7 @@ from fibrosim.meta._tau_kernels import (
     quantile_nodes,
     quantile_start,
     quantile_step,
+    quantile_values,
 )
 from fibrosim.meta.priors import Jeffreys, MuPrior, Normal, TauPrior, Uniform
 from fibrosim.warnings import ConvergenceWarning, FragileEstimateWarning
@@ -335,35 +336,27 @@ class TauGrid:
         b, nq = q.shape
         rows = np.repeat(np.arange(b), nq)
         d = self.data
-        low, panel, need, t0 = quantile_start(
+        low, panel, need, t, lo, hi, active = quantile_start(
             q.ravel(), rows, self.total, self.lower_mass, self.panel_mass, self.weights,
             _CUM_WK, _WK, self.edges,
         )  # fmt: skip
-        out = np.empty(rows.size)
+        vi = d.vi if isinstance(self.prior, Jeffreys) else None
+        for _ in range(200):
+            if active.size == 0:
+                break
+            tau = quantile_nodes(t, active, panel, rows, self.edges, self.x_lo, self.length)
+            lp = _log_prior_inside(self.prior, tau, None if vi is None else vi[rows[active]])
+            active = quantile_step(
+                t, lo, hi, active, lp, panel, rows, need, self.edges, self.x_lo, self.length,
+                self.ref, d.v1, d.moments, d.prec0, d.m0c, d.const,
+            )  # fmt: skip
+        else:  # pragma: no cover - the bisection fallback converges in < 200 steps
+            raise RuntimeError("tau quantile did not converge in 200 bracketed Newton steps.")
+        out = quantile_values(t, low, rows, self.x_lo, self.length)
         if low.any():
             r = rows[low]
             mass = need[low] / np.exp(self.log_lik_at_zero[r] - self.ref[r])
             out[low] = _inverse_mass_below(self.prior, mass, d, r)
-        if not low.all():
-            a, e = self.edges[panel], self.edges[panel + 1]
-            t = np.minimum(np.maximum(t0, a), e)
-            done = low.copy()
-            active = np.flatnonzero(~done)
-            for _ in range(200):
-                tau = quantile_nodes(t, active, panel, rows, self.edges, self.x_lo, self.length)
-                vi = None if not isinstance(self.prior, Jeffreys) else d.vi[rows[active]]
-                lp = _log_prior_inside(self.prior, tau, vi)
-                left = quantile_step(
-                    t, a, e, done, active, lp, panel, rows, need, self.edges, self.x_lo,
-                    self.length, self.ref, d.v1, d.moments, d.prec0, d.m0c, d.const,
-                )  # fmt: skip
-                if left == 0:
-                    break
-                active = active[~done[active]]
-            else:  # pragma: no cover - the bisection fallback converges in < 200 steps
-                raise RuntimeError("tau quantile did not converge in 200 bracketed Newton steps.")
-            hi_idx = ~low
-            out[hi_idx] = np.exp(self.x_lo[rows[hi_idx]] + t[hi_idx] * self.length[rows[hi_idx]])
         return out.reshape(q.shape)
 
     def tau_moments(self) -> tuple[FloatArray, FloatArray]:
