@@ -550,7 +550,7 @@ def test_coprimary_against_independent_integrators() -> None:
 
 
 def test_dunnett_against_multivariate_normal() -> None:
-    from fibrosim.trials import multiplicity as mp
+    from fibrosim.trials import multiarm as mp
 
     for k in (2, 3, 4):
         c = mp.dunnett_critical(k, 0.025, 0.5)
@@ -575,6 +575,61 @@ def test_dunnett_against_multivariate_normal() -> None:
     bonf = mp.power_multiarm(0.5, 1.0, 80, 3, method="bonferroni")
     assert np.all(bonf.each < mp.power_multiarm(0.5, 1.0, 80, 3).each)
     assert "each_3" in bonf.to_dataframe().columns and "MultiplePower" in repr(bonf)
+
+
+def test_dunnett_multivariate_t_critical_values() -> None:
+    from fibrosim.trials import multiarm as mp
+
+    # one arm: Dunnett's value is the t quantile
+    for df in (3.0, 17.0, 240.0):
+        assert abs(mp.dunnett_critical(1, 0.025, df=df) - stats.t.isf(0.025, df)) < 1e-10
+    # df -> infinity: the z value (S concentrates at 1; the difference is O(1/df))
+    assert abs(mp.dunnett_critical(3, df=1e9) - mp.dunnett_critical(3)) < 1e-7
+    # SciPy's multivariate t (Genz-Bretz quasi-Monte Carlo, 2e6 points) at the critical value;
+    # unequal allocation (rho = 2/3) included.  Over 5 seeds SciPy's values scatter by up to
+    # 1.1e-7 around 0.95, so 5e-7 bounds its error, not ours.
+    rng = np.random.default_rng(5)
+    for k, df, rho in ((2, 12.0, 0.5), (3, 30.0, 0.5), (4, 8.0, 2.0 / 3.0)):
+        c = mp.dunnett_critical(k, 0.05, rho, df=df)
+        shape = np.full((k, k), rho) + (1.0 - rho) * np.eye(k)
+        p = stats.multivariate_t(shape=shape, df=df, seed=rng).cdf(np.full(k, c), maxpts=2_000_000)
+        assert abs(p - 0.95) < 5e-7
+    # the S rule integrates the moments of chi²/df (mean 1, variance 2/df) to near machine
+    # precision (the weights are normalised to sum 1, so the moments check the density's shape)
+    for df in (1.0, 2.5, 3.7, 40.0, 1e5, 1e9):
+        s, w = mp._s_rule(df)
+        assert abs(w @ s**2 - 1.0) < 1e-12 and abs(w @ s**4 - (1.0 + 2.0 / df)) < 1e-11
+
+
+def test_multiarm_t_power_against_noncentral_t_and_simulation() -> None:
+    from fibrosim.trials import multiarm as mp
+
+    n, k, delta = 20.0, 3, np.array([0.9, 0.6, 0.0])
+    res = mp.power_multiarm(delta, 1.0, n, k, test="t")
+    df = 4 * n - 4
+    c = mp.dunnett_critical(k, df=df)
+    # each arm's power is a univariate noncentral t tail
+    np.testing.assert_allclose(res.each, stats.nct.sf(c, df, delta / np.sqrt(2 / n)), atol=1e-11)
+    # any / all against trials simulated from patient data with the pooled-variance t test
+    # (2e5 trials; 4 MCSE bounds)
+    rng = np.random.default_rng(6)
+    reps = 200_000
+    x = rng.standard_normal((reps, k + 1, int(n)))
+    x[:, 1:, :] += delta[:, None]
+    means = x.mean(axis=2)
+    s2 = ((x - means[:, :, None]) ** 2).sum(axis=(1, 2)) / df
+    t = (means[:, 1:] - means[:, :1]) / np.sqrt(s2[:, None] * 2.0 / n)
+    rej = t > c
+    for got, hits in ((res.any, rej.any(axis=1)), (res.all, rej.all(axis=1))):
+        p = hits.mean()
+        assert abs(got - p) < 4 * np.sqrt(max(p * (1 - p), 1e-12) / reps) + 1e-12
+    # Bonferroni with t: each arm at t_{df}(alpha / k)
+    bonf = mp.power_multiarm(delta, 1.0, n, k, method="bonferroni", test="t")
+    cb = stats.t.isf(0.025 / k, df)
+    np.testing.assert_allclose(bonf.each, stats.nct.sf(cb, df, delta / np.sqrt(2 / n)), atol=1e-11)
+    # the t test costs power against known variance, little at this df
+    z = mp.power_multiarm(delta, 1.0, n, k)
+    assert np.all(res.each[:2] < z.each[:2]) and res.any < z.any
 
 
 @pytest.mark.parametrize(
@@ -605,10 +660,17 @@ def test_dunnett_against_multivariate_normal() -> None:
             lambda mp: mp.dunnett_critical(2, alpha=0.7),
             r"`alpha` must lie in \(0.0, 0.5\); got 0.7",
         ),
+        (lambda mp: mp.dunnett_critical(2, df=0), r"`df` must be > 0; got 0"),
+        (
+            lambda mp: mp.power_multiarm(0.4, 1.0, 1, 3, test="t"),
+            r"test='t' needs more patients than arms: n_per_arm = 1 with ratio 1 and 3 arms "
+            r"leaves df = 0",
+        ),
+        (lambda mp: mp.power_multiarm(0.4, 1.0, 50, 2, test="welch"), r"`test` must be one of"),
     ],
 )
 def test_multiplicity_bad_input(call, message) -> None:  # type: ignore[no-untyped-def]
-    from fibrosim.trials import multiplicity as mp
+    import fibrosim.trials as trials
 
     with pytest.raises(ValueError, match=message):
-        call(mp)
+        call(trials)

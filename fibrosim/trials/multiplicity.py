@@ -1,16 +1,15 @@
-"""Power with several endpoints or several treatment arms (normal approximation).
+"""Power with several endpoints (normal approximation).
 
 * Co-primary endpoints (all must win, each at level alpha) and multiple primary endpoints (at
   least one must win) under Bonferroni, Holm, Hochberg or a fixed testing sequence, with the
   endpoints' z statistics correlated through the endpoints' correlation.
-* Several treatment arms against a shared control, Bonferroni- or Dunnett-adjusted.
+
+Several treatment arms against a shared control (Dunnett) are in :mod:`fibrosim.trials.multiarm`.
 
 Tests are one-sided at ``alpha`` in the direction of each effect, z statistics (known
 variances), so the joint law of the statistics is multivariate normal.  Two correlated
 endpoints use the exact bivariate normal via Owen's T function; more endpoints use SciPy's
-quasi-Monte Carlo integration (Genz) with a fixed seed and absolute error 1e-6.  Arms against a
-shared control are equicorrelated, which reduces every probability to one Gauss-Hermite
-integral.
+quasi-Monte Carlo integration (Genz) with a fixed seed and absolute error 1e-6.
 """
 
 from __future__ import annotations
@@ -21,28 +20,23 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike
-from scipy import optimize, special, stats
+from scipy import special, stats
 
 from fibrosim._checks import (
     FloatArray,
     as_float_array,
     check_choice,
     check_in_interval,
-    check_integer,
     check_positive,
 )
 from fibrosim.trials._ttest_core import _two_sample_se
 
 __all__ = [
     "MultiplePower",
-    "dunnett_critical",
     "power_coprimary",
-    "power_multiarm",
     "power_multiple_primary",
 ]
 
-_GH_X, _GH_W = np.polynomial.hermite_e.hermegauss(96)
-_GH_W = _GH_W / np.sqrt(2.0 * np.pi)
 # QMC settings for more than two endpoints: fixed seed (reproducible), 1e-6 absolute error.
 _MVN_OPTIONS: dict[str, Any] = {"abseps": 1e-6, "releps": 0.0, "maxpts": 1_000_000, "rng": 20240601}
 
@@ -300,118 +294,4 @@ def power_multiple_primary(
         np.asarray(each, dtype=np.float64),
         np.asarray(any_, dtype=np.float64),
         np.asarray(all_, dtype=np.float64),
-    )
-
-
-# --------------------------------------------------------------------------------------------
-# several arms against a shared control
-# --------------------------------------------------------------------------------------------
-def _equicorrelated(shift: FloatArray, rho: float) -> FloatArray:
-    """P(Z_i > shift_i for all i) for equicorrelated N(0, 1) with correlation rho >= 0."""
-    u = _GH_X
-    z = (np.sqrt(rho) * u[:, None] - shift[..., None, :]) / np.sqrt(1.0 - rho)
-    return np.asarray(np.prod(special.ndtr(z), axis=-1) @ _GH_W, dtype=np.float64)
-
-
-def dunnett_critical(n_arms: int, alpha: float = 0.025, rho: float = 0.5) -> float:
-    """One-sided Dunnett critical value for ``n_arms`` equicorrelated z statistics.
-
-    Solves ``P(max Z_i <= c) = 1 - alpha`` with 96-point Gauss-Hermite integration.
-
-    Parameters
-    ----------
-    n_arms : int
-        Number of treatment arms (>= 1).
-    alpha : float, default 0.025
-        One-sided familywise error.
-    rho : float, default 0.5
-        Correlation of the statistics, ``n_t / (n_t + n_c)`` (0.5 for equal arms).
-
-    Returns
-    -------
-    float
-
-    References
-    ----------
-    Dunnett CW (1955). A multiple comparison procedure for comparing several treatments with
-    a control. J Am Stat Assoc 50:1096-1121.
-
-    Examples
-    --------
-    >>> round(dunnett_critical(2), 4)
-    2.2121
-    """
-    k = int(check_integer("n_arms", n_arms, minimum=1))
-    a = float(check_in_interval("alpha", alpha, 0.0, 0.5, closed="neither"))
-    r = float(check_in_interval("rho", rho, 0.0, 1.0, closed="left"))
-
-    def gap(c: float) -> float:
-        return float(_equicorrelated(np.full(k, -c), r)) - (1.0 - a)  # P(all -Z_i > -c)
-
-    return float(
-        optimize.brentq(gap, stats.norm.isf(a) - 1e-9, stats.norm.isf(a / k) + 1e-9, xtol=1e-13)
-    )
-
-
-def power_multiarm(
-    delta: ArrayLike,
-    sd: float,
-    n_per_arm: float,
-    n_arms: int,
-    alpha: float = 0.025,
-    *,
-    method: str = "dunnett",
-    ratio: float = 1.0,
-) -> MultiplePower:
-    """Power of several treatment arms each compared with a shared control.
-
-    Parameters
-    ----------
-    delta : array_like
-        Effect of each arm (scalar: the same for all ``n_arms``).
-    sd : float
-        Outcome SD (> 0).
-    n_per_arm : float
-        Control-arm size; each treatment arm has ``ratio * n_per_arm``.
-    n_arms : int
-        Number of treatment arms.
-    alpha : float, default 0.025
-        One-sided familywise error.
-    method : {"dunnett", "bonferroni"}
-        Critical value: Dunnett's (exact for the equicorrelated z statistics, correlation
-        ``ratio / (1 + ratio)``) or Bonferroni's ``z_{1 - alpha / n_arms}``.
-    ratio : float, default 1.0
-        Treatment-arm size over control-arm size.
-
-    Returns
-    -------
-    MultiplePower
-        ``each`` arm's power, ``any`` (at least one arm wins), ``all``.
-
-    References
-    ----------
-    Dunnett CW (1955). J Am Stat Assoc 50:1096-1121.
-
-    Examples
-    --------
-    >>> res = power_multiarm(0.5, 1.0, 80, 2)
-    >>> float(res.each[0].round(4))
-    0.829
-    """
-    check_choice("method", method, ("dunnett", "bonferroni"))
-    k = int(check_integer("n_arms", n_arms, minimum=1))
-    d = np.broadcast_to(as_float_array("delta", delta), (k,))
-    r = float(check_positive("ratio", ratio))
-    n = float(check_positive("n_per_arm", n_per_arm))
-    s = float(check_positive("sd", sd))
-    a = float(check_in_interval("alpha", alpha, 0.0, 0.5, closed="neither"))
-    rho = r / (1.0 + r)
-    c = dunnett_critical(k, a, rho) if method == "dunnett" else float(stats.norm.isf(a / k))
-    ncp = d / _two_sample_se(s, n, r)
-    each = special.ndtr(ncp - c)
-    none = _equicorrelated(ncp - c, rho)  # P(Z_i - ncp_i > ncp_i - c) = P(Z_i < c) by symmetry
-    return MultiplePower(
-        np.asarray(each, dtype=np.float64),
-        np.asarray(1.0 - none, dtype=np.float64),
-        np.asarray(_equicorrelated(c - ncp, rho), dtype=np.float64),
     )
