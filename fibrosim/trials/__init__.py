@@ -36,8 +36,9 @@ _BY_MODULE = {
         "FactorialDesign",
         "CrossoverDesign",
         "GroupSequentialDesign",
+        "MultiEndpointDesign",
     ),
-    "cohorts": ("CohortModel",),
+    "cohorts": ("CohortModel", "Endpoints", "DrugResistance"),
     "simulation": ("simulate", "simulate_assurance", "SimulationResult"),
 }
 

@@ -240,7 +240,8 @@ def power_multiple_primary(
     if method in ("holm", "hochberg") and m != 2:
         raise ValueError(
             f"method={method!r} is implemented for 2 endpoints; got {m}. Use 'bonferroni' or "
-            "'fixed-sequence' for more."
+            "'fixed-sequence', or simulate a MultiEndpointDesign with this multiplicity "
+            "(fibrosim.trials.simulate), for more."
         )
     c_full, c_split = stats.norm.isf(a), stats.norm.isf(a / m)
 
