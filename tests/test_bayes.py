@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import re
 import warnings
 
 import numpy as np
@@ -731,3 +732,139 @@ def test_single_analysis_paths_equal_general_paths(prior, mu_prior, monkeypatch)
             d = post._grid.data
             for a, b in zip(tq._loglik_rows(d, tau2), tq._loglik_chunked(d, tau2, 1), strict=True):
                 np.testing.assert_allclose(a, b, rtol=1e-15, atol=0)
+
+
+# -- compiled one-analysis path -----------------------------------------------------------------
+ALL_TAU_PRIORS = {
+    "halfnormal": fs.priors.HalfNormal(0.5),
+    "halfcauchy": fs.priors.HalfCauchy(1.0),
+    "halft": fs.priors.HalfT(3.0, 0.5),
+    "exponential": fs.priors.Exponential(2.0),
+    "uniform-bounded": fs.priors.Uniform(0.0, 2.0),
+    "uniform-above-zero": fs.priors.Uniform(0.05, 2.0),
+    "uniform-improper": fs.priors.Uniform(),
+    "jeffreys": fs.priors.Jeffreys(),
+    "turner-lognormal": fs.priors.LogNormalTau2(),
+    "rhodes-logt": fs.priors.LogTTau2(),
+}
+
+
+def _all_summaries(post, i=None):
+    """Location summaries of mu, tau and theta_new, and the sds, as one vector."""
+    pick = (lambda a: a) if i is None else (lambda a: a[i])
+    mu, tau = post.mu, post.tau
+    values = [
+        mu.mean, mu.sd, *np.moveaxis(mu.interval(0.95), -1, 0),
+        tau.median, *np.moveaxis(tau.interval(0.9), -1, 0), tau.mean, tau.sd,
+        post.predictive.median, post.predictive.sd,
+    ]  # fmt: skip
+    return np.array([float(pick(v)) for v in values])
+
+
+@pytest.mark.parametrize("prior", ALL_TAU_PRIORS.values(), ids=ALL_TAU_PRIORS.keys())
+def test_compiled_single_path_equals_batch_path(prior):
+    # One analysis runs the compiled steps (fibrosim.meta._tau_single); a batch the numpy
+    # ones.  A batch holding the analysis twice refines the same panels, so only rounding
+    # differs: measured <= 1e-13 of a posterior sd over these cases, asked to 1e-12.  Next to a
+    # different analysis the batch shares finer panels: both are accurate to far better than
+    # the 1e-8 of a posterior sd asked of every summary; 1e-9 of it is asked here.
+    rng = np.random.default_rng(404)
+    for mu_prior in (None, fs.priors.Normal(0.2, 3.0)):
+        for k in (1, 2, 3, 20):
+            for wide in (False, True):
+                # wide: sampling variances over 4.5 decades (huge variance ratios)
+                vi = 10 ** rng.uniform(-3.0, 1.5, k) if wide else rng.uniform(0.01, 0.3, k)
+                yi = rng.normal(0.1, np.sqrt(vi + rng.uniform(0.0, 0.3)))
+                other_v = rng.uniform(0.01, 0.3, k)
+                other_y = rng.normal(-0.4, np.sqrt(other_v + 0.2))
+                with warnings.catch_warnings():
+                    # heavy tails with few studies: no finite tau variance (announced)
+                    warnings.simplefilter("ignore", FragileEstimateWarning)
+                    try:
+                        one = fs.meta.bayes_random_effects(yi, vi, prior, mu_prior)
+                    except ValueError as err:  # improper posterior: the batch must agree
+                        with pytest.raises(ValueError, match=re.escape(str(err))):
+                            fs.meta.bayes_random_effects(yi[None], vi[None], prior, mu_prior)
+                        continue
+                    twice = fs.meta.bayes_random_effects(
+                        np.stack([yi, yi]), np.stack([vi, vi]), prior, mu_prior
+                    )
+                    mixed = fs.meta.bayes_random_effects(
+                        np.stack([other_y, yi]), np.stack([other_v, vi]), prior, mu_prior
+                    )
+                    want = _all_summaries(one)
+                    got_twice, got_mixed = _all_summaries(twice, 0), _all_summaries(mixed, 1)
+                finite = np.isfinite(want)
+                np.testing.assert_array_equal(np.isfinite(got_twice), finite)
+                np.testing.assert_array_equal(np.isfinite(got_mixed), finite)
+                # scales: the posterior sds, or where one is infinite (heavy tails) the width
+                # of the 95 % interval of mu and the tau median
+                mu_scale = want[1] if np.isfinite(want[1]) else want[3] - want[2]
+                tau_scale = want[8] if np.isfinite(want[8]) else want[4]
+                pred_scale = want[10] if np.isfinite(want[10]) else mu_scale + tau_scale
+                scale = np.array([mu_scale] * 4 + [tau_scale] * 5 + [pred_scale] * 2)
+                diff_twice = np.abs(got_twice[finite] - want[finite]) / scale[finite]
+                # (without a finite tau variance the refinement controls only the integral of
+                # p(tau | y), not of tau² p(tau | y), and the predictive's far tail is resolved
+                # to ~1e-6: its summaries are compared on the same panels only)
+                mixed_ok = finite & (np.isfinite(want[10]) | (np.arange(11) < 9))
+                diff_mixed = np.abs(got_mixed[mixed_ok] - want[mixed_ok]) / scale[mixed_ok]
+                assert diff_twice.max() <= 1e-12, (k, wide, mu_prior, diff_twice)
+                assert diff_mixed.max() <= 1e-9, (k, wide, mu_prior, diff_mixed)
+
+
+def test_compiled_likelihood_equals_numpy_likelihood():
+    # log m(y | tau) and the conditional moments of mu at single tau² values (compiled, with
+    # log det as logs of runs of products) against the numpy rows, with NaN padding, both mu
+    # priors, variances over 1e-140..1e140 (factors logged on their own) and tau² from 0 to
+    # 1e200; the log det's rounding is ~k ulp of its terms, so 1e-13 relative (1e-13 absolute
+    # for values near 0)
+    from fibrosim.meta import _tau_kernels as tk
+    from fibrosim.meta import _tau_quadrature as tq
+
+    rng = np.random.default_rng(7)
+    vi = 10 ** rng.uniform(-3.0, 3.0, (4, 30))
+    vi[1] = 10 ** rng.uniform(-140.0, 140.0, 30)
+    yi = rng.normal(0.0, 1.0, (4, 30))
+    yi[2, 25:] = vi[2, 25:] = np.nan
+    tau2 = np.concatenate([[0.0, 1e-300, 1e200], 10 ** rng.uniform(-8.0, 8.0, 20)])
+    for mu_prior in (fs.priors.Flat(), fs.priors.Normal(0.3, 2.0)):
+        d = tq._make_data(yi, vi, mu_prior)
+        want = tq._loglik_rows(d, np.broadcast_to(tau2, (4, tau2.size)).copy())
+        for r in range(4):
+            for n, t2 in enumerate(tau2):
+                got = tk.loglik_at(d.v1[r], d.moments[r], d.prec0, d.m0c[r], d.const[r], t2)
+                np.testing.assert_allclose(
+                    [got[0], got[1] + d.centre[r], got[2]],
+                    [want[0][r, n], want[1][r, n], want[2][r, n]],
+                    rtol=1e-13,
+                    atol=1e-13,
+                )
+
+
+def test_compiled_mixture_quantiles_solve_the_cdf():
+    # random mixtures (weights over 30 decades, sds over 6) against brentq on the numpy CDF;
+    # the solve stops at ~1e-14 of the sd, brentq's xtol is 1e-15 of it, so 1e-13 of the sd
+    from scipy import optimize, special
+
+    from fibrosim.meta._mixture import NormalMixtureMarginal
+
+    rng = np.random.default_rng(3)
+    w = 10 ** rng.uniform(-30.0, 0.0, (5, 40))
+    w /= w.sum(axis=1, keepdims=True)
+    m = rng.normal(0.0, 2.0, (5, 40))
+    s = 10 ** rng.uniform(-3.0, 3.0, (5, 40))
+    mix = NormalMixtureMarginal(w, m, s)
+    q = np.array([1e-10, 0.025, 0.5, 0.975, 1 - 1e-10])
+    got = mix.quantile(q)
+    sd = mix.sd
+    for i in range(5):
+        for j, p in enumerate(q):
+
+            def cdf(x, i=i, p=p):
+                lower = (w[i] * special.ndtr((x - m[i]) / s[i])).sum() - p
+                upper = (1 - p) - (w[i] * special.ndtr((m[i] - x) / s[i])).sum()
+                return lower if p < 0.5 else upper
+
+            root = optimize.brentq(cdf, -1e4, 1e4, xtol=1e-15 * sd[i], rtol=1e-15)
+            assert got[i, j] == pytest.approx(root, abs=1e-13 * sd[i])
