@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import math
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -43,6 +45,113 @@ def test_obf_k3_rpact() -> None:
     ref = np.array([3.4710914, 2.4544323, 2.0040356])
     np.testing.assert_allclose(sq.gs_bounds(3).upper, ref, rtol=0, atol=1.5e-7)
     np.testing.assert_allclose(_on_grid(FINE_GRID, sq.gs_bounds, 3).upper, ref, atol=5.1e-8)
+
+
+RPACT = json.loads((Path(__file__).parent / "data" / "rpact_gs_reference.json").read_text())
+
+
+def _rpact_design(case: dict[str, Any]) -> sq.GSDesign:
+    """gs_bounds with the arguments of an rpact reference case (user spending as fractions)."""
+    args = dict(case["fibrosim"])
+    timing = np.asarray(args.get("timing") or np.arange(1, args["k"] + 1) / args["k"])
+    if "user_alpha" in args:
+        frac = np.asarray(args.pop("user_alpha")) / args["alpha"]
+        args["spending"] = lambda t: np.interp(t, timing, frac)
+    if "user_beta" in args:
+        frac_b = np.asarray(args.pop("user_beta")) / args["beta"]
+        args["futility"] = lambda t: np.interp(t, timing, frac_b)
+    if isinstance(args.get("futility"), list):
+        args["futility"] = tuple(args["futility"])
+    return sq.gs_bounds(**args)
+
+
+def test_rpact_reference_grid_is_complete() -> None:
+    # guard: the reference set keeps its one- and two-sided, binding and non-binding cases
+    cases = RPACT["cases"]
+    assert len(cases) == 12
+    assert sum(c["fibrosim"].get("sided", 1) == 2 for c in cases) == 2
+    assert sum(bool(c["fibrosim"].get("binding")) for c in cases) == 3
+
+
+@pytest.mark.validation
+@pytest.mark.parametrize("case", RPACT["cases"], ids=[c["name"] for c in RPACT["cases"]])
+def test_matches_rpact_unit_tests(case: dict[str, Any]) -> None:
+    # rpact prints 8 significant digits and checks itself at 1e-7; fibrosim's default grid is
+    # within 2.4e-7 of a 2001-point grid on the z scale (test_default_grid_error_below_1e6), so
+    # bounds get 3e-7 and probabilities (smoother in the bounds) 1.5e-7.  The textbook case is
+    # printed to 6 decimals (5e-7 more).
+    design = _rpact_design(case)
+    z_tol = 3e-7 if "source" not in case else 8e-7
+    np.testing.assert_allclose(design.upper, case["criticalValues"], rtol=0, atol=z_tol)
+    if "alphaSpent" in case:
+        np.testing.assert_allclose(design.alpha_spent, case["alphaSpent"], rtol=0, atol=1.5e-7)
+        np.testing.assert_allclose(design.nominal_p, case["stageLevels"], rtol=0, atol=1.5e-7)
+    if "futilityBounds" in case:
+        np.testing.assert_allclose(design.lower[:-1], case["futilityBounds"], rtol=0, atol=3e-7)
+        np.testing.assert_allclose(design.beta_spent, case["betaSpent"], rtol=0, atol=1.5e-7)
+        assert design.lower[-1] == design.upper[-1]
+    if "power" in case:
+        # rpact's power counts futility stops as taken, binding or not
+        up, _ = sq.gs_crossing(design.upper, design.lower, design.timing, design.drift)
+        np.testing.assert_allclose(np.cumsum(up), case["power"], rtol=0, atol=1.5e-7)
+    if "inflationFactor" in case:
+        assert design.inflation is not None
+        assert abs(design.inflation - case["inflationFactor"]) < 5e-7
+    if case["fibrosim"].get("sided", 1) == 2:
+        np.testing.assert_array_equal(design.lower, -design.upper)
+
+
+@pytest.mark.parametrize("k", [2, 3, 4, 5])
+def test_two_sided_lan_demets_obf_spends_one_sided_function_at_half_alpha(k: int) -> None:
+    # rpact's two-sided asOF spends 4 (1 - Phi(z_{1 - alpha/4} / sqrt(t))): per side the
+    # one-sided function at alpha / 2.  The symmetric bounds then differ from the one-sided
+    # alpha / 2 bounds only through paths that reach the lower bound first (probability
+    # ~1e-6 here, worst measured difference 4.1e-8 on the z scale), hence 1e-6.
+    two = sq.gs_bounds(k, 0.05, "ld-obf", sided=2)
+    one = sq.gs_bounds(k, 0.025, "ld-obf")
+    np.testing.assert_allclose(two.upper, one.upper, atol=1e-6)
+    # the two-sided spending: both tails, equal by symmetry
+    up, lo = sq.gs_crossing(two.upper, two.lower, two.timing)
+    np.testing.assert_allclose(np.cumsum(up + lo), two.alpha_spent, atol=1e-12)
+    np.testing.assert_allclose(up, lo, atol=1e-9)
+    assert abs(two.alpha_spent[-1] - 0.05) < 1e-9
+
+
+def test_two_sided_design_against_multivariate_normal() -> None:
+    # P(|Z_k| < c_k for all k) by Genz's integration of the (Z_1..Z_K) normal law must be
+    # 1 - alpha (Genz at abseps 1e-9; the bounds are within 2.4e-7 of exact, ~1e-7 in probability)
+    timing = np.array([0.25, 0.6, 1.0])
+    for kind, kw in (("pocock", {}), ("hsd", {"gamma": -2.0}), ("obf", {})):
+        d = sq.gs_bounds(3, 0.05, kind, timing=timing, sided=2, **kw)
+        inside = stats.multivariate_normal.cdf(
+            d.upper,
+            mean=np.zeros(3),
+            cov=_corr(timing),
+            lower_limit=-d.upper,
+            abseps=1e-9,
+            releps=0,
+            maxpts=10**6,
+            rng=3,
+        )
+        assert abs(inside - 0.95) < 1e-6
+
+
+def test_two_sided_powered_design_and_bad_input() -> None:
+    d = sq.gs_bounds(4, 0.05, "ld-obf", sided=2, beta=0.2)
+    assert d.sided == 2 and "two-sided" in repr(d)
+    assert d.drift is not None and d.inflation is not None
+    # power 0.8 of rejecting in the direction of the effect (rpact's twoSidedPower = FALSE)
+    up, lo = sq.gs_crossing(d.upper, d.lower, d.timing, d.drift)
+    assert abs(up.sum() - 0.8) < 1e-8 and 0.0 < lo.sum() < 1e-5  # wrong-direction rejections
+    # inflation against the fixed two-sided design (z_{0.975} + z_{0.8})²
+    fixed = (stats.norm.isf(0.025) + stats.norm.isf(0.2)) ** 2
+    assert abs(d.inflation - d.drift**2 / fixed) < 1e-12
+    with pytest.raises(ValueError, match="`futility` bounds are one-sided"):
+        sq.gs_bounds(3, 0.05, sided=2, beta=0.2, futility="hsd")
+    with pytest.raises(ValueError, match="`sided` must be one of 1, 2; got 3"):
+        sq.gs_bounds(3, sided=3)
+    with pytest.raises(ValueError, match=r"`alpha` must lie in \(0.0, 1.0\); got 1.2"):
+        sq.gs_bounds(3, 1.2, sided=2)
 
 
 @pytest.mark.parametrize(
@@ -422,3 +531,29 @@ def test_bad_interim_input() -> None:
         ValueError, match=r"`lower` must have the shape of `upper` and lie at or below it"
     ):
         sq.gs_crossing([2.0, 2.0], [2.5, 2.0])
+
+
+def test_two_sided_bounds_are_not_simulated_one_sided() -> None:
+    from fibrosim.trials.designs import GroupSequentialDesign, ParallelDesign
+
+    two = sq.gs_bounds(3, 0.05, "obf", sided=2)
+    with pytest.raises(ValueError, match=r"`bounds` is a two-sided design \(sided=2\)"):
+        GroupSequentialDesign(ParallelDesign(n_per_arm=60, effect=0.5, sd=1.0), two)
+    # conditional power of a two-sided design against the bivariate normal law: with
+    # Z_1 = z, CP = P(Z_2 >= c_2) + P(-c_2 < Z_2 < c_2, Z_3 >= c_3), (Z_2, Z_3) | Z_1 normal
+    t1, t2, t3 = two.timing
+    c2, c3 = two.upper[1:]
+    for z in (-1.0, 0.5, 2.0):
+        s1 = np.sqrt(t1) * z
+        mean = np.array([s1 / np.sqrt(t2), s1 / np.sqrt(t3)])
+        cov = np.array(
+            [
+                [(t2 - t1) / t2, (t2 - t1) / np.sqrt(t2 * t3)],
+                [(t2 - t1) / np.sqrt(t2 * t3), (t3 - t1) / t3],
+            ]
+        )
+        first = stats.norm.sf(c2, mean[0], np.sqrt(cov[0, 0]))
+        second = stats.multivariate_normal.cdf(
+            [c2, np.inf], mean=mean, cov=cov, lower_limit=[-c2, c3], abseps=1e-10, releps=0
+        )
+        assert abs(float(sq.conditional_power(two, z, 1, drift=0.0)) - (first + second)) < 1e-7

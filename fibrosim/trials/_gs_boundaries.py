@@ -28,6 +28,8 @@ from fibrosim.trials._gs_integration import (
     _step_tails,
 )
 
+_ZERO_DRIFT = np.zeros(1)
+
 
 # --------------------------------------------------------------------------------------------
 # spending functions (cumulative fraction of the error spent at information fraction t)
@@ -82,6 +84,55 @@ def _shape_bounds(
             return np.asarray(c * shape, dtype=np.float64), up + dup * step
         c = c + step if lo_c < c + step < hi_c else 0.5 * (lo_c + hi_c)
     raise ArithmeticError("a constant-shape boundary did not converge.")  # pragma: no cover
+
+
+def _symmetric_shape_bounds(
+    timing: FloatArray, alpha: float, exponent: float
+) -> tuple[FloatArray, FloatArray]:
+    """Two-sided symmetric bounds ``±c * t^exponent`` with total crossing ``alpha`` under H0.
+
+    The paths that cross either bound stop, so the recursion runs on the general grid with the
+    continuation region ``(-c t^e, c t^e)``; ``c`` is bracketed between one look at the largest
+    bound and the Bonferroni constant for ``alpha / 2`` per side, found on the coarse grid and
+    polished on the fine one.  Returns the upper bounds and the two-sided crossing probability
+    of each analysis.
+    """
+    shape = timing**exponent
+    log_alpha = math.log(alpha)
+
+    def gap(c: float, grid: Grid | None = None) -> float:
+        up, lo = _crossing(c * shape, -c * shape, timing, _ZERO_DRIFT, grid=grid)
+        return math.log(float(np.sum(up) + np.sum(lo))) - log_alpha
+
+    lo_c = _isf(alpha / 2.0) / float(np.max(shape))
+    hi_c = _bonferroni(alpha / 2.0, shape)
+    c0 = optimize.brentq(gap, lo_c - 1e-9, hi_c + 1e-9, args=(_COARSE,), xtol=1e-10)
+    c = _polish(gap, c0)
+    up, lo = _crossing(c * shape, -c * shape, timing, _ZERO_DRIFT)
+    return np.asarray(c * shape, dtype=np.float64), up[0] + lo[0]
+
+
+def _symmetric_spending_bounds(
+    timing: FloatArray, cum_alpha: FloatArray
+) -> tuple[FloatArray, FloatArray]:
+    """Two-sided symmetric bounds spending ``diff(cum_alpha)`` (two-sided) under H0.
+
+    Under H0 the continuing sub-density is symmetric, so each stage's upper bound spends half
+    the increment and its mirror image the other half.  Returns the upper bounds and the
+    two-sided crossing probability achieved at each analysis.
+    """
+    k = timing.size
+    upper, achieved = np.full(k, np.inf), np.zeros(k)
+    spent = np.diff(np.concatenate([[0.0], cum_alpha]))
+    path = _start(np.zeros(1), 0.0)
+    for j in range(k):
+        t = float(timing[j])
+        upper[j] = _solve_stage_bound(path, t, _ZERO_DRIFT, 0.5 * float(spent[j]), True)
+        up, lo = _step_tails(path, t, _ZERO_DRIFT, upper[j], -upper[j])
+        achieved[j] = float(up[0] + lo[0])
+        if j + 1 < k:
+            path = _advance(path, t, _ZERO_DRIFT, upper[j], -upper[j], float(timing[j + 1]))
+    return upper, achieved
 
 
 def _bonferroni(alpha: float, shape: FloatArray) -> float:

@@ -493,6 +493,12 @@ class GroupSequentialDesign:
                 "`design.analysis` must be 'z', 'ttest', 'student' or 'ancova' for a group-"
                 "sequential design; got 'responder'."
             )
+        if getattr(self.bounds, "sided", 1) == 2:
+            raise ValueError(
+                "`bounds` is a two-sided design (sided=2); the simulated group-sequential "
+                "design stops for efficacy in the benefit direction only: use one-sided bounds "
+                "(gs_bounds(..., sided=1) at half the two-sided alpha)."
+            )
         source_timing = getattr(self.bounds, "timing", None)
         bounds = _bounds_array(self.bounds)
         _set(self, "bounds", bounds)

@@ -216,7 +216,7 @@ def assurance_gs(
         raise ValueError("`prior_mean`, `prior_sd` and `weights` must be scalars or 1-D here.")
     n = check_positive("n_per_arm", n_per_arm)
     se = np.reshape(_standard_error(sd, n, ratio), (-1, 1))
-    lower = design.lower if design.binding else np.full(design.k, -np.inf)
+    lower = design.stopping_lower
     # prior of the drift E[Z_K] = theta / se, per (n, component)
     eta_mean, eta_sd = mu / se, s / se
 

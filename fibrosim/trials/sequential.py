@@ -1,6 +1,7 @@
 """Group-sequential boundaries, spending functions, and interim conditional/predictive power.
 
-One-sided efficacy boundaries (optionally with futility bounds) for K analyses of a normally
+One-sided efficacy boundaries (optionally with futility bounds), or two-sided symmetric ones,
+for K analyses of a normally
 distributed statistic, by the recursive numerical integration of Armitage, McPherson & Rowe
 (Jennison & Turnbull 2000, ch. 19) in :mod:`fibrosim.trials._gs_integration`: at each analysis
 the sub-density of the continuing paths is held on a Simpson grid and convolved with the normal
@@ -37,6 +38,8 @@ from fibrosim.trials._gs_boundaries import (
     _isf,
     _shape_bounds,
     _spending_fraction,
+    _symmetric_shape_bounds,
+    _symmetric_spending_bounds,
 )
 from fibrosim.trials._gs_integration import _crossing as _crossing  # re-exported (assurance)
 from fibrosim.trials._gs_integration import _spending_bounds
@@ -56,25 +59,27 @@ _GH_WEIGHTS = _GH_WEIGHTS / np.sqrt(2.0 * np.pi)
 # --------------------------------------------------------------------------------------------
 @dataclass(frozen=True, slots=True)
 class GSDesign:
-    """A one-sided group-sequential design.
+    """A group-sequential design: one-sided, or two-sided with symmetric bounds.
 
     Attributes
     ----------
     kind : str
         Efficacy boundary family.
     alpha : float
-        One-sided type-I error.
+        Type-I error: one-sided, or the two-sided total when ``sided == 2``.
     timing : ndarray
         Information fractions ``t_k`` of the K analyses (last = 1).
     upper : ndarray
         Efficacy bounds on the z scale (``inf`` where nothing is spent).
     lower : ndarray
-        Futility bounds on the z scale (``-inf`` without futility).
+        One-sided designs: futility bounds on the z scale (``-inf`` without futility).
+        Two-sided designs: the lower efficacy bounds, ``-upper``.
     nominal_p : ndarray
-        One-sided nominal p-value of each efficacy bound, ``1 - Phi(upper)``.
+        One-sided nominal p-value of each efficacy bound, ``1 - Phi(upper)`` (as rpact's
+        ``stageLevels``, also for two-sided designs).
     alpha_spent : ndarray
         Cumulative probability of crossing an efficacy bound under H0 (futility bounds ignored
-        unless binding).
+        unless binding; both bounds for two-sided designs).
     binding : bool
         Whether the futility bounds were taken as binding when computing the efficacy bounds.
     beta : float or None
@@ -88,6 +93,8 @@ class GSDesign:
     asn_h0, asn_h1 : float or None
         Expected sample size under H0 and under the alternative, as a fraction of the fixed
         design's sample size (futility bounds assumed to be followed).
+    sided : int
+        1 (one-sided) or 2 (two-sided, symmetric bounds ``±upper``).
     """
 
     kind: str
@@ -104,11 +111,23 @@ class GSDesign:
     beta_spent: FloatArray | None
     asn_h0: float | None
     asn_h1: float | None
+    sided: int = 1
 
     @property
     def k(self) -> int:
         """Number of analyses."""
         return int(self.timing.size)
+
+    @property
+    def stopping_lower(self) -> FloatArray:
+        """Lower bounds the trial always stops at: ``lower`` if two-sided or binding, else -inf.
+
+        Non-binding futility bounds may be ignored, so probabilities of later efficacy (type-I
+        error, conditional power) are computed without them.
+        """
+        if self.sided == 2 or self.binding:
+            return self.lower
+        return np.full(self.k, -np.inf)
 
     def to_dataframe(self) -> pd.DataFrame:
         """One row per analysis; design-level numbers are kept in ``DataFrame.attrs``."""
@@ -131,6 +150,7 @@ class GSDesign:
         frame.attrs.update(
             kind=self.kind,
             alpha=self.alpha,
+            sided=self.sided,
             beta=self.beta,
             binding=self.binding,
             inflation=self.inflation,
@@ -140,7 +160,8 @@ class GSDesign:
         return frame
 
     def __repr__(self) -> str:
-        head = f"GSDesign(kind={self.kind!r}, k={self.k}, alpha={self.alpha:g} one-sided"
+        side = "one-sided" if self.sided == 1 else "two-sided"
+        head = f"GSDesign(kind={self.kind!r}, k={self.k}, alpha={self.alpha:g} {side}"
         if self.beta is not None:
             head += (
                 f", power={1 - self.beta:g}, inflation={self.inflation:.6g}, "
@@ -245,15 +266,16 @@ def gs_bounds(
     futility: str | tuple[str, float] | SpendingFunction | None = None,
     binding: bool = False,
     spending: SpendingFunction | None = None,
+    sided: int = 1,
 ) -> GSDesign:
-    """One-sided group-sequential efficacy (and futility) boundaries.
+    """Group-sequential efficacy boundaries: one-sided (optionally with futility) or two-sided.
 
     Parameters
     ----------
     k : int
         Number of analyses (>= 1).
     alpha : float, default 0.025
-        One-sided type-I error, in (0, 0.5).
+        Type-I error: one-sided in (0, 0.5), or with ``sided=2`` the two-sided total in (0, 1).
     kind : str, default "obf"
         ``"obf"`` (O'Brien-Fleming, ``c / sqrt(t)``), ``"pocock"`` (constant ``c``), ``"wt"``
         (Wang-Tsiatis ``c * t^(delta - 1/2)``), or an alpha-spending function:
@@ -281,6 +303,13 @@ def gs_bounds(
     spending : callable, optional
         For ``kind="user"``: ``f(t) -> cumulative fraction of alpha spent`` (non-decreasing,
         ``f(1) = 1``), evaluated on the timing array.
+    sided : {1, 2}, default 1
+        2 gives symmetric two-sided bounds ``±upper`` (rpact's ``sided = 2``): the trial stops
+        when ``|Z_k| >= upper_k``, the spending functions spend the two-sided ``alpha`` (half
+        on each side), and a constant-shape family's constant gives total crossing ``alpha``.
+        Powered two-sided designs (``beta``) reach power ``1 - beta`` of rejecting in the
+        direction of the effect (rpact's default ``twoSidedPower = FALSE``); futility bounds
+        are one-sided only.
 
     Returns
     -------
@@ -305,10 +334,18 @@ def gs_bounds(
     --------
     >>> gs_bounds(3).upper.round(5)
     array([3.47109, 2.45443, 2.00404])
+    >>> gs_bounds(3, 0.025, "wt", delta=0.24, timing=[0.3, 0.8, 1], sided=2).upper.round(5)
+    array([3.20294, 2.48197, 2.34207])
     """
     k = int(check_integer("k", k, minimum=1))
-    a = float(check_in_interval("alpha", alpha, 0.0, 0.5, closed="neither"))
+    two_sided = int(check_choice("sided", sided, (1, 2))) == 2
+    a = float(check_in_interval("alpha", alpha, 0.0, 1.0 if two_sided else 0.5, closed="neither"))
     check_choice("kind", kind, _KINDS)
+    if two_sided and futility is not None:
+        raise ValueError(
+            "`futility` bounds are one-sided: use sided=1 (a two-sided design stops only for "
+            "efficacy, in either direction)."
+        )
     t = _check_timing(timing, k)
     if spending is not None and kind != "user":
         raise ValueError(f"`spending` is used only with kind='user'; got kind={kind!r}.")
@@ -332,7 +369,10 @@ def gs_bounds(
                 f"'ld-pocock', 'hsd', 'power' or 'user'); got kind={kind!r}."
             )
         cum_alpha = None
-        upper, achieved = _shape_bounds(t, a, exponent)
+        if two_sided:
+            upper, achieved = _symmetric_shape_bounds(t, a, exponent)
+        else:
+            upper, achieved = _shape_bounds(t, a, exponent)
     else:
         if kind == "user":
             if spending is None:
@@ -344,15 +384,21 @@ def gs_bounds(
             frac = _spending_fraction(kind, t, a, float(check_positive("rho", rho)))
         else:
             param = float(as_float_array("gamma", gamma)) if kind == "hsd" else 0.0
-            frac = _spending_fraction(kind, t, a, param)
+            # the O'Brien-Fleming-type function depends on the level: per side, rpact's
+            # 2 sided (1 - Phi(z_{1 - alpha / (2 sided)} / sqrt(t))), i.e. the one-sided function
+            # at alpha / 2 (the others are alpha times a function of t)
+            frac = _spending_fraction(kind, t, a / 2.0 if two_sided else a, param)
         cum_alpha = a * frac
-        upper, achieved = _spending_bounds(t, cum_alpha)
+        if two_sided:
+            upper, achieved = _symmetric_spending_bounds(t, cum_alpha)
+        else:
+            upper, achieved = _spending_bounds(t, cum_alpha)
 
-    lower = np.full(k, -np.inf)
+    lower = -upper if two_sided else np.full(k, -np.inf)
     drift = inflation = asn_h0 = asn_h1 = None
     beta_spent = None
     if beta is not None:
-        eta_fixed = _isf(a) + _isf(b)
+        eta_fixed = _isf(a / 2.0 if two_sided else a) + _isf(b)
         if futility is None:
             drift = _drift_for_power(upper, lower, t, 1.0 - b, eta_fixed)
         else:
@@ -398,6 +444,7 @@ def gs_bounds(
         beta_spent=beta_spent,
         asn_h0=asn_h0,
         asn_h1=asn_h1,
+        sided=2 if two_sided else 1,
     )
 
 
@@ -500,7 +547,7 @@ def conditional_power(
     else:
         eta = as_float_array("drift", drift)
     zb, eb = np.broadcast_arrays(zz, eta)
-    lower = design.lower if design.binding else np.full(design.k, -np.inf)
+    lower = design.stopping_lower
     up, _ = _crossing(
         design.upper[st:],
         lower[st:],
@@ -536,7 +583,7 @@ def predictive_power(design: GSDesign, z: ArrayLike, stage: int) -> FloatArray:
     t_s = float(design.timing[st - 1])
     eta = zz[..., None] / np.sqrt(t_s) + _GH_NODES / np.sqrt(t_s)
     z_b = np.broadcast_to(zz[..., None], eta.shape)
-    lower = design.lower if design.binding else np.full(design.k, -np.inf)
+    lower = design.stopping_lower
     up, _ = _crossing(
         design.upper[st:], lower[st:], design.timing[st:], eta.ravel(), z0=z_b.ravel(), t0=t_s
     )
