@@ -12,6 +12,7 @@ import pytest
 from scipy import optimize, stats
 
 from fibrosim.trials import _gs_integration as integ
+from fibrosim.trials import interim
 from fibrosim.trials import sequential as sq
 
 # Grid fine enough that its own error is < 1e-9 on the z scale (Simpson error ~ h^4).
@@ -420,11 +421,11 @@ def test_conditional_and_predictive_power_closed_form() -> None:
     t, u2, z = 0.4, design.upper[1], np.array([-0.5, 0.8, 2.0])
     eta = design.drift
     cp = stats.norm.cdf((np.sqrt(t) * z + eta * (1 - t) - u2) / np.sqrt(1 - t))
-    np.testing.assert_allclose(sq.conditional_power(design, z, 1), cp, rtol=1e-10)
+    np.testing.assert_allclose(interim.conditional_power(design, z, 1), cp, rtol=1e-10)
     trend = stats.norm.cdf((np.sqrt(t) * z + z / np.sqrt(t) * (1 - t) - u2) / np.sqrt(1 - t))
-    np.testing.assert_allclose(sq.conditional_power(design, z, 1, "trend"), trend, rtol=1e-10)
+    np.testing.assert_allclose(interim.conditional_power(design, z, 1, "trend"), trend, rtol=1e-10)
     pp = stats.norm.cdf((z / np.sqrt(t) - u2) / np.sqrt((1 - t) / t))
-    np.testing.assert_allclose(sq.predictive_power(design, z, 1), pp, rtol=1e-9)
+    np.testing.assert_allclose(interim.predictive_power(design, z, 1), pp, rtol=1e-9)
 
 
 def test_conditional_power_matches_mc_with_later_looks() -> None:
@@ -439,7 +440,7 @@ def test_conditional_power_matches_mc_with_later_looks() -> None:
     )
     b2 = b1 + drift * (t[2] - t[1]) + np.sqrt(t[2] - t[1]) * rng.standard_normal(reps)
     win = (b1 / np.sqrt(t[1]) >= design.upper[1]) | (b2 >= design.upper[2])
-    cp = sq.conditional_power(design, z1, 1, drift)
+    cp = interim.conditional_power(design, z1, 1, drift)
     assert abs(win.mean() - cp) < 4 * np.sqrt(cp * (1 - cp) / reps)
 
 
@@ -522,11 +523,11 @@ def test_bad_interim_input() -> None:
     with pytest.raises(
         ValueError, match=r"`stage` must be an interim analysis, 1 <= stage < k = 3; got 3"
     ):
-        sq.conditional_power(design, 1.0, 3, 1.0)
+        interim.conditional_power(design, 1.0, 3, 1.0)
     with pytest.raises(ValueError, match=r"`drift=None` uses the design alternative: give `beta`"):
-        sq.conditional_power(design, 1.0, 1)
+        interim.conditional_power(design, 1.0, 1)
     with pytest.raises(ValueError, match=r"`drift` must be one of 'trend'; got 'mean'"):
-        sq.conditional_power(design, 1.0, 1, "mean")
+        interim.conditional_power(design, 1.0, 1, "mean")
     with pytest.raises(
         ValueError, match=r"`lower` must have the shape of `upper` and lie at or below it"
     ):
@@ -556,4 +557,4 @@ def test_two_sided_bounds_are_not_simulated_one_sided() -> None:
         second = stats.multivariate_normal.cdf(
             [c2, np.inf], mean=mean, cov=cov, lower_limit=[-c2, c3], abseps=1e-10, releps=0
         )
-        assert abs(float(sq.conditional_power(two, z, 1, drift=0.0)) - (first + second)) < 1e-7
+        assert abs(float(interim.conditional_power(two, z, 1, drift=0.0)) - (first + second)) < 1e-7

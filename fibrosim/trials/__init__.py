@@ -27,7 +27,8 @@ _BY_MODULE = {
     ),
     "multiplicity": ("power_coprimary", "power_multiple_primary", "MultiplePower"),
     "multiarm": ("power_multiarm", "dunnett_critical"),
-    "sequential": ("gs_bounds", "GSDesign", "gs_crossing", "conditional_power", "predictive_power"),
+    "sequential": ("gs_bounds", "GSDesign", "gs_crossing"),
+    "interim": ("conditional_power", "predictive_power"),
     "probability_of_success": ("assurance", "assurance_mixture", "assurance_gs"),
     "grid_power": ("power_grid",),
     "designs": (
@@ -57,6 +58,7 @@ _NAMES.update(
             "multiplicity",
             "multiarm",
             "sequential",
+            "interim",
             "grid_power",
             "designs",
             "cohorts",

@@ -42,6 +42,9 @@ _POINTS_PER_KERNEL_SD = 10.0
 _FINE: Grid = (_MIN_GRID, _POINTS_PER_KERNEL_SD)
 _COARSE: Grid = (41, 1.5)  # only to bracket a root before polishing on the fine grid
 _INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
+#: 48-point Gauss-Hermite rule for averages over a normal drift (predictive power, assurance).
+_GH_NODES, _GH_WEIGHTS = np.polynomial.hermite_e.hermegauss(48)
+_GH_WEIGHTS = _GH_WEIGHTS / np.sqrt(2.0 * np.pi)
 
 
 _ARANGE = np.arange(20_001.0)  # node offsets, sliced rather than rebuilt at every step

@@ -22,7 +22,8 @@ from fibrosim._checks import (
     check_in_interval,
     check_positive,
 )
-from fibrosim.trials.sequential import _GH_NODES, _GH_WEIGHTS, GSDesign, _crossing
+from fibrosim.trials._gs_integration import _GH_NODES, _GH_WEIGHTS, _crossing
+from fibrosim.trials.sequential import GSDesign
 
 __all__ = ["assurance", "assurance_gs", "assurance_mixture"]
 
