@@ -868,3 +868,24 @@ def test_compiled_mixture_quantiles_solve_the_cdf():
 
             root = optimize.brentq(cdf, -1e4, 1e4, xtol=1e-15 * sd[i], rtol=1e-15)
             assert got[i, j] == pytest.approx(root, abs=1e-13 * sd[i])
+
+
+def test_overflowing_quadrature_raises_instead_of_nan():
+    # 3000 studies of variance 1e-6: p(tau | y) peaks far more sharply than the coarse scan
+    # resolves, and the integrand scaled by the scan's maximum overflows; both paths say so
+    rng = np.random.default_rng(2)
+    vi = np.full(3000, 1e-6)
+    yi = rng.normal(0.0, 0.3, 3000)
+    match = r"tau quadrature overflowed for the meta-analysis at index 1 \(k = 3000\)"
+    with pytest.raises(RuntimeError, match=match.replace("index 1", "index 0")):
+        fs.meta.bayes_random_effects(yi, vi, fs.priors.HalfNormal(1.0))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # numpy's own overflow notices
+        with pytest.raises(RuntimeError, match=match):
+            short = np.full(3000, np.nan)  # a small analysis first, NaN-padded
+            short[:20] = 1e-2
+            fs.meta.bayes_random_effects(
+                np.stack([np.where(np.isnan(short), np.nan, yi), yi]),
+                np.stack([short, vi]),
+                fs.priors.HalfNormal(1.0),
+            )

@@ -492,6 +492,22 @@ def _check_proper(prior: TauPrior, mu_prior: MuPrior, k: FloatArray) -> None:
         )
 
 
+def _check_total(total: FloatArray, k: FloatArray) -> None:
+    """Raise when the integral of p(τ) m(y | τ) overflowed its scale (no NaN results).
+
+    The integrand is scaled by its maximum on the coarse scan; a peak far narrower than the
+    scan's spacing (thousands of precise studies) can exceed that by more than e^709.
+    """
+    bad = ~np.isfinite(total)
+    if bad.any():
+        idx = int(np.argmax(bad))
+        raise RuntimeError(
+            f"the tau quadrature overflowed for the meta-analysis at index {idx} "
+            f"(k = {int(k[idx])}): the posterior of tau is too sharply peaked for the coarse "
+            "scan that scales its integrand."
+        )
+
+
 def build_tau_grid(y: FloatArray, v: FloatArray, prior: TauPrior, mu_prior: MuPrior) -> TauGrid:
     """Build the quadrature of p(τ | y) for B meta-analyses (y, v of shape (B, K))."""
     d = _make_data(y, v, mu_prior)
@@ -645,6 +661,7 @@ def build_tau_grid(y: FloatArray, v: FloatArray, prior: TauPrior, mu_prior: MuPr
         below = _mass_below(prior, np.exp(x_lo)[:, None], d)[:, 0]
         lower = below * np.exp(log_lik_at_zero - ref)
     total = lower + k_all.sum(axis=1)
+    _check_total(total, k)
 
     # mixture nodes: τ = 0 carries the lower piece, then the Kronrod nodes in panel order;
     # each pass's finished panels are written straight to their sorted place (no concatenate

@@ -33,6 +33,7 @@ from fibrosim.meta._tau_quadrature import (
     FloatArray,
     TauGrid,
     _check_proper,
+    _check_total,
     _Data,
     _log_prior_inside,
     _make_data,
@@ -153,6 +154,7 @@ def build_single_tau_grid(
     edges, panel_mass, total, tau_n, weights, cond_mean, cond_sd = assemble(
         panels, f, mean, var, tau, kron, _WK, length, lower, mean0 + centre, var0
     )
+    _check_total(np.array([total]), k)
     return TauGrid(
         data=d,
         prior=prior,
