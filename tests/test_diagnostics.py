@@ -62,7 +62,8 @@ def test_reference_grid_is_complete() -> None:
         if not (m == "lm" and meth == "DL")
     }
     assert {r["id"] for r in REF["regtest"]} == reg
-    assert len(REF["trimfill"]) == 9
+    assert len(REF["trimfill"]) == 13
+    assert {r["estimator"] for r in REF["trimfill"]} == {"L0", "R0", "Q0"}
     assert {r["id"] for r in REF["ranktest"]} == {"bcg", "egger2001", "raudenbush1985"}
 
 
@@ -286,9 +287,19 @@ def test_bad_input_messages() -> None:
         egger_test([0.1, 0.2, 0.3, 0.4], [0.1] * 4)
     with pytest.raises(ValueError, match="`model` must be one of 'rma', 'lm'"):
         egger_test([0.1, 0.2, 0.3, 0.4], [0.1, 0.2, 0.3, 0.4], model="glm")
-    with pytest.raises(ValueError, match="`estimator` must be one of 'L0', 'R0'"):
-        trim_and_fill([0.1, 0.2, 0.3], [0.1, 0.2, 0.3], estimator="Q0")
+    with pytest.raises(ValueError, match="`estimator` must be one of 'L0', 'R0', 'Q0'"):
+        trim_and_fill([0.1, 0.2, 0.3], [0.1, 0.2, 0.3], estimator="Q1")
     with pytest.raises(ValueError, match="`side` must be one of 'left', 'right'"):
         trim_and_fill([0.1, 0.2, 0.3], [0.1, 0.2, 0.3], side="up")
     with pytest.raises(ValueError, match="needs k >= 3 studies"):
         rank_test([0.1, 0.2], [0.1, 0.2])
+
+
+@pytest.mark.parametrize("method", ["EE", "REML", "DL"])
+def test_q0_undefined_raises_where_metafor_gets_nan(method: str) -> None:
+    # on Egger et al.'s magnesium data metafor's Q0 iteration reaches sqrt(negative) ("NaNs
+    # produced", metafor 3.8-1, all three methods): fibrosim names the cause and the way out
+    y, v = _yv("egger2001")
+    with pytest.raises(RuntimeError, match=r"the Q0 estimator does not exist .* use estimator="):
+        trim_and_fill(y, v, estimator="Q0", method=method)
+    assert trim_and_fill(y, v, estimator="L0", method=method).k0 >= 0

@@ -302,7 +302,7 @@ def trim_and_fill(
     ----------
     yi, vi : array_like, shape (k,)
         Effect sizes and sampling variances (k >= 2).
-    estimator : {"L0", "R0"}
+    estimator : {"L0", "R0", "Q0"}
         Duval and Tweedie's estimator of the number of missing studies.
     side : {"left", "right"}, optional
         Side on which studies are missing; by default the opposite of the sign of the slope of
@@ -320,7 +320,14 @@ def trim_and_fill(
     Raises
     ------
     RuntimeError
-        If k0 has not stabilised after ``maxiter`` iterations.
+        If k0 has not stabilised after ``maxiter`` iterations, or Q0 is undefined (see Notes).
+
+    Notes
+    -----
+    Q0 is ``k - 1/2 - sqrt(2k² - 4 S_r + 1/4)`` with ``S_r`` the sum of the positive signed
+    ranks; when the centred effects lie almost all on one side the root's argument is negative
+    and Q0 does not exist (metafor stops with "NaNs produced"): fibrosim raises and names L0
+    and R0, which always exist.
 
     References
     ----------
@@ -339,7 +346,7 @@ def trim_and_fill(
     """
     from fibrosim.meta.frequentist import random_effects
 
-    estimator = check_choice("estimator", estimator, ("L0", "R0"))
+    estimator = check_choice("estimator", estimator, ("L0", "R0", "Q0"))
     if side is not None:
         side = check_choice("side", side, ("left", "right"))
     method, test, level = check_options(method, test, level)
@@ -359,7 +366,7 @@ def trim_and_fill(
     k0_prev = -1
     beta = 0.0
     se_k0 = 0.0
-    for _ in range(maxiter):
+    for iteration in range(maxiter):
         if k0 == k0_prev:
             break
         k0_prev = k0
@@ -373,7 +380,18 @@ def trim_and_fill(
             se_k0 = float(np.sqrt(2 * max(0.0, k0_raw) + 2))
         else:
             s_r = float(np.sum(signed[signed > 0]))
-            k0_raw = (4 * s_r - k * (k + 1)) / (2 * k - 1)
+            if estimator == "L0":
+                k0_raw = (4 * s_r - k * (k + 1)) / (2 * k - 1)
+            else:
+                radicand = 2 * k**2 - 4 * s_r + 0.25
+                if radicand < 0:
+                    raise RuntimeError(
+                        "the Q0 estimator does not exist for these data: 2k² - 4 S_r + 1/4 = "
+                        f"{radicand:g} < 0 at trim iteration {iteration + 1} (k = {k}, S_r = "
+                        f"{s_r:g}; almost every centred effect lies on one side); use "
+                        "estimator='L0' or 'R0'."
+                    )
+                k0_raw = k - 0.5 - float(np.sqrt(radicand))
             var_sr = (
                 k * (k + 1) * (2 * k + 1)
                 + 10 * k0_raw**3
@@ -383,7 +401,13 @@ def trim_and_fill(
                 - 18 * k * k0_raw
                 + 6 * k**2 * k0_raw
             ) / 24
-            se_k0 = float(4 * np.sqrt(max(var_sr, 0.0)) / (2 * k - 1))
+            root_var = float(np.sqrt(max(var_sr, 0.0)))
+            if estimator == "L0":
+                se_k0 = 4 * root_var / (2 * k - 1)
+            else:
+                se_k0 = (
+                    2 * root_var / float(np.sqrt((k - 0.5) ** 2 - k0_raw * (2 * k - k0_raw - 1)))
+                )
         # R's round() rounds half to even, as np.round does
         k0 = int(max(0.0, float(np.round(k0_raw))))
         se_k0 = max(0.0, se_k0)

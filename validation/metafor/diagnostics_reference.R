@@ -268,7 +268,9 @@ tf_cases <- list(
   list(dn = "bcg", m = "DL", est = "L0"),
   list(dn = "egger2001", m = "REML", est = "L0"), list(dn = "egger2001", m = "EE", est = "R0"),
   list(dn = "raudenbush1985", m = "REML", est = "L0"),
-  list(dn = "raudenbush1985", m = "REML", est = "L0", side = "left")
+  list(dn = "raudenbush1985", m = "REML", est = "L0", side = "left"),
+  list(dn = "bcg", m = "EE", est = "Q0"), list(dn = "bcg", m = "REML", est = "Q0"),
+  list(dn = "raudenbush1985", m = "EE", est = "Q0"), list(dn = "raudenbush1985", m = "REML", est = "Q0")
 )
 for (tc in tf_cases) {
   res <- rma(yi, vi, data = pb_data[[tc$dn]], method = tc$m, control = ctrl)
