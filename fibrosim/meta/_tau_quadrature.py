@@ -172,11 +172,14 @@ def _log_prior(prior: TauPrior, tau: FloatArray, d: _Data, *, inside: bool = Fal
 
 
 def _log_prior_inside(prior: TauPrior, tau: FloatArray, vi: FloatArray | None) -> FloatArray:
-    """Log prior density at τ > 0 inside the support; Jeffreys' uses ``vi`` (rows of τ)."""
-    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-        if vi is not None:
-            return Jeffreys.logpdf_given(tau, vi)
-        return prior._logpdf_pos(tau)
+    """Log prior density at τ > 0 inside the support; Jeffreys' uses ``vi`` (rows of τ).
+
+    Callers hold ``np.errstate(over=, invalid=, divide="ignore")`` (one context per solve:
+    entering one costs as much as the prior's arithmetic on a few dozen nodes).
+    """
+    if vi is not None:
+        return Jeffreys.logpdf_given(tau, vi)
+    return prior._logpdf_pos(tau)
 
 
 def _mass_below(prior: TauPrior, tau: FloatArray, d: _Data) -> FloatArray:
@@ -341,17 +344,18 @@ class TauGrid:
             _CUM_WK, _WK, self.edges,
         )  # fmt: skip
         vi = d.vi if isinstance(self.prior, Jeffreys) else None
-        for _ in range(200):
-            if active.size == 0:
-                break
-            tau = quantile_nodes(t, active, panel, rows, self.edges, self.x_lo, self.length)
-            lp = _log_prior_inside(self.prior, tau, None if vi is None else vi[rows[active]])
-            active = quantile_step(
-                t, lo, hi, active, lp, panel, rows, need, self.edges, self.x_lo, self.length,
-                self.ref, d.v1, d.moments, d.prec0, d.m0c, d.const,
-            )  # fmt: skip
-        else:  # pragma: no cover - the bisection fallback converges in < 200 steps
-            raise RuntimeError("tau quantile did not converge in 200 bracketed Newton steps.")
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            for _ in range(200):
+                if active.size == 0:
+                    break
+                tau = quantile_nodes(t, active, panel, rows, self.edges, self.x_lo, self.length)
+                lp = _log_prior_inside(self.prior, tau, None if vi is None else vi[rows[active]])
+                active = quantile_step(
+                    t, lo, hi, active, lp, panel, rows, need, self.edges, self.x_lo,
+                    self.length, self.ref, d.v1, d.moments, d.prec0, d.m0c, d.const,
+                )  # fmt: skip
+            else:  # pragma: no cover - the bisection fallback converges in < 200 steps
+                raise RuntimeError("tau quantile did not converge in 200 bracketed Newton steps.")
         out = quantile_values(t, low, rows, self.x_lo, self.length)
         if low.any():
             r = rows[low]

@@ -84,6 +84,13 @@ def build_single_tau_grid(
     y: FloatArray, v: FloatArray, prior: TauPrior, mu_prior: MuPrior
 ) -> TauGrid:
     """Build the quadrature of p(τ | y) for one meta-analysis (y, v of shape (1, K))."""
+    # one error-state context for every evaluation of the prior (overflow to ±inf and log 0
+    # far in the tails are meant: the integrand is 0 there)
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        return _build(y, v, prior, mu_prior)
+
+
+def _build(y: FloatArray, v: FloatArray, prior: TauPrior, mu_prior: MuPrior) -> TauGrid:
     d = _make_data(y, v, mu_prior)
     k = d.k
     _check_proper(prior, mu_prior, k)
@@ -116,7 +123,7 @@ def build_single_tau_grid(
             f"(tau = {math.exp(x_hi):.3g}) for 1 meta-analysis(es): its tail is too heavy to "
             f"integrate accurately (tau_prior={prior!r}).",
             FragileEstimateWarning,
-            stacklevel=3,
+            stacklevel=4,
         )
     length = x_hi - x_lo
     ref = gmax
@@ -142,7 +149,7 @@ def build_single_tau_grid(
             warnings.warn(
                 f"tau quadrature stopped at {_MAX_PANELS} panels before reaching its tolerance.",
                 ConvergenceWarning,
-                stacklevel=3,
+                stacklevel=4,
             )
 
     # mass below tau_lo in closed form: m(y | τ) = m(y | 0)(1 + O(τ²/v))
