@@ -13,6 +13,7 @@ from scipy import stats
 
 from fibrosim.trials import analytic as an
 from fibrosim.trials import endpoints as ep
+from fibrosim.trials import responders as rs
 
 REFERENCE = json.loads(
     (Path(__file__).parent / "data" / "power_reference.json").read_text(encoding="utf-8")
@@ -115,19 +116,19 @@ def test_pwr_t2n_unequal_groups() -> None:
 
 def test_pwr_2p_arcsine() -> None:
     for r in _group("pwr.2p.test power"):
-        got = ep.power_two_proportions(
+        got = rs.power_two_proportions(
             r["p1"], r["p2"], r["n"], r["sig_level"], _sided(r["alternative"]), method="arcsine"
         )
         np.testing.assert_allclose(got, r["value"], rtol=RTOL_POWER, err_msg=r["call"])
     for r in _group("pwr.2p.test n"):
-        ss = ep.sample_size_two_proportions(r["p1"], r["p2"], r["power"], method="arcsine")
+        ss = rs.sample_size_two_proportions(r["p1"], r["p2"], r["power"], method="arcsine")
         np.testing.assert_allclose(ss.n_per_arm, r["value"], atol=ATOL_PWR_UNIROOT)
 
 
 def test_power_prop_test_normal() -> None:
     for r in _group("power.prop.test power"):
         sided = 2 if r["alternative"] == "two.sided" else 1
-        got = ep.power_two_proportions(r["p1"], r["p2"], r["n"], r["sig_level"], sided)
+        got = rs.power_two_proportions(r["p1"], r["p2"], r["n"], r["sig_level"], sided)
         np.testing.assert_allclose(got, r["value"], rtol=RTOL_POWER, err_msg=r["call"])
 
 
@@ -321,8 +322,8 @@ def test_ancova_shortcut_and_exact() -> None:
 def test_continuity_correction_matches_fleiss_formula() -> None:
     # Fleiss, Tytun & Ury (1980), equal arms: n_cc = n/4 (1 + sqrt(1 + 4 / (n |p1 - p2|)))^2
     for p1, p2 in [(0.5, 0.3), (0.4, 0.25), (0.2, 0.1)]:
-        n = ep.sample_size_two_proportions(p1, p2, method="normal").n_per_arm
-        n_cc = ep.sample_size_two_proportions(p1, p2, method="normal-cc").n_per_arm
+        n = rs.sample_size_two_proportions(p1, p2, method="normal").n_per_arm
+        n_cc = rs.sample_size_two_proportions(p1, p2, method="normal-cc").n_per_arm
         fleiss = n / 4 * (1 + np.sqrt(1 + 4 / (n * abs(p1 - p2)))) ** 2
         # the formula drops the far tail (< 1e-5 of power here), the solver keeps it
         np.testing.assert_allclose(n_cc, fleiss, rtol=1e-4)
@@ -336,19 +337,19 @@ def test_normal_sample_size_matches_closed_form() -> None:
         (za * np.sqrt(2 * pbar * (1 - pbar)) + zb * np.sqrt(p1 * (1 - p1) + p2 * (1 - p2)))
         / (p1 - p2)
     ) ** 2
-    got = ep.sample_size_two_proportions(p1, p2, 0.8, 0.05, sided=1).n_per_arm
+    got = rs.sample_size_two_proportions(p1, p2, 0.8, 0.05, sided=1).n_per_arm
     np.testing.assert_allclose(got, closed, rtol=1e-11)
 
 
 def test_responder_probability_and_loss() -> None:
-    p30 = ep.responder_probability(-1.5, 2.0, 6.5, 0.3)
-    p50 = ep.responder_probability(-1.5, 2.0, 6.5, 0.5)
+    p30 = rs.responder_probability(-1.5, 2.0, 6.5, 0.3)
+    p50 = rs.responder_probability(-1.5, 2.0, 6.5, 0.5)
     assert abs(p30 - stats.norm.cdf((-1.95 + 1.5) / 2.0)) < 1e-15
     assert p50 < p30
-    loss = ep.dichotomisation_loss(-1.0, -1.0, 2.0, 6.5, [0.3, 0.5])
+    loss = rs.dichotomisation_loss(-1.0, -1.0, 2.0, 6.5, [0.3, 0.5])
     assert np.all(loss.efficiency < 1)  # dichotomising never gains information
     # cutting at the median of a normal keeps 2/pi of the information (small effect limit)
-    small = ep.dichotomisation_loss(-0.01, -2.0, 2.0, 4.0, 0.5)
+    small = rs.dichotomisation_loss(-0.01, -2.0, 2.0, 4.0, 0.5)
     assert abs(small.efficiency - 2 / np.pi) < 1e-3
     assert loss.to_dataframe().shape == (2, 5)
 
@@ -408,16 +409,16 @@ def test_sample_size_result_shows_itself() -> None:
             r"`method` must be one of 'exact', 'shortcut'; got 'borm'",
         ),
         (
-            lambda: ep.power_two_proportions(1.0, 0.3, 50),
+            lambda: rs.power_two_proportions(1.0, 0.3, 50),
             r"`p_t` must lie in \(0.0, 1.0\); got 1.0",
         ),
-        (lambda: ep.sample_size_two_proportions(0.3, 0.3), r"`p_t` must differ from `p_c`"),
+        (lambda: rs.sample_size_two_proportions(0.3, 0.3), r"`p_t` must differ from `p_c`"),
         (
-            lambda: ep.power_two_proportions(0.4, 0.3, 50, method="exact"),
+            lambda: rs.power_two_proportions(0.4, 0.3, 50, method="exact"),
             r"`method` must be one of 'normal', 'normal-cc', 'arcsine'",
         ),
         (
-            lambda: ep.responder_probability(-1, 2, 6, 0.0),
+            lambda: rs.responder_probability(-1, 2, 6, 0.0),
             r"`reduction` must lie in \(0.0, 1.0\]; got 0.0",
         ),
         (lambda: ep.inflate_for_dropout(50, 1.0), r"`dropout` must lie in \[0.0, 1.0\); got 1.0"),
