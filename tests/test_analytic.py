@@ -675,3 +675,84 @@ def test_multiplicity_bad_input(call, message) -> None:  # type: ignore[no-untyp
 
     with pytest.raises(ValueError, match=message):
         call(trials)
+
+
+# ---------------------------------------------------------------------------------------------
+# Fisher's exact test (fibrosim.trials._fisher, method="fisher")
+
+
+def test_fisher_pvalue_tables_match_scipy_fisher_exact() -> None:
+    from fibrosim.trials import _fisher
+
+    # SciPy's fisher_exact follows R's fisher.test (two-sided: tables no more likely than the
+    # observed one, relative tolerance 1e-7); every table of 60 random arm-size pairs
+    rng = np.random.default_rng(31)
+    worst = 0.0
+    for _ in range(60):
+        n_t, n_c = (int(v) for v in rng.integers(1, 30, 2))
+        for sided, alternative in ((1, "greater"), (2, "two-sided")):
+            table = _fisher.pvalue_table(n_t, n_c, sided)
+            for x_t in range(n_t + 1):
+                for x_c in range(0, n_c + 1, 3):
+                    ref = stats.fisher_exact(
+                        [[x_t, n_t - x_t], [x_c, n_c - x_c]], alternative=alternative
+                    ).pvalue
+                    worst = max(worst, abs(table[x_t, x_c] - ref) / ref)
+    assert worst < 1e-12
+
+
+def test_fisher_exact_power_equals_enumeration_and_simulation() -> None:
+    from fibrosim.trials import _fisher
+
+    # brute force: every table's SciPy p-value weighted by its binomial probability
+    n_t, n_c, p_t, p_c = 7, 9, 0.7, 0.2
+    for sided, alternative in ((1, "greater"), (2, "two-sided")):
+        brute = sum(
+            stats.binom.pmf(x_t, n_t, p_t) * stats.binom.pmf(x_c, n_c, p_c)
+            for x_t in range(n_t + 1)
+            for x_c in range(n_c + 1)
+            if stats.fisher_exact(
+                [[x_t, n_t - x_t], [x_c, n_c - x_c]], alternative=alternative
+            ).pvalue
+            <= 0.05
+        )
+        assert abs(_fisher.exact_power(p_t, p_c, n_t, n_c, 0.05, sided) - brute) < 1e-13
+    # simulated trials of 30 + 30 patients (4e5; 4 MCSE)
+    rng = np.random.default_rng(32)
+    reps = 400_000
+    x_t = rng.binomial(30, 0.55, reps)
+    x_c = rng.binomial(30, 0.25, reps)
+    n = np.full(reps, 30)
+    p = _fisher.fisher_pvalues(x_t, n, x_c, n, 2)
+    hits = float(np.mean(p <= 0.05))
+    exact = float(rs.power_two_proportions(0.55, 0.25, 30, method="fisher"))
+    assert abs(hits - exact) < 4 * np.sqrt(exact * (1 - exact) / reps)
+
+
+@pytest.mark.parametrize("p", [0.1, 0.3, 0.5])
+def test_fisher_is_exact_level_and_conservative(p: float) -> None:
+    # under H0 the rejection probability never exceeds alpha, whatever the common rate
+    for n in (10, 25, 40):
+        for sided in (1, 2):
+            size = float(rs.power_two_proportions(p, p, n, 0.05, sided, method="fisher"))
+            assert 0.0 <= size <= 0.05
+
+
+def test_fisher_sample_size_and_bad_input() -> None:
+    res = rs.sample_size_two_proportions(0.6, 0.3, 0.8, method="fisher")
+    n = int(res.n_per_arm)
+    assert float(res.power_attained) >= 0.8
+    below = [float(rs.power_two_proportions(0.6, 0.3, m, method="fisher")) for m in (n - 1, n - 2)]
+    assert max(below) < 0.8  # the smallest size (power is not monotone in n)
+    assert n >= rs.sample_size_two_proportions(0.6, 0.3, 0.8, method="normal").n_per_arm_rounded
+    # one-sided power in the direction of the true difference: arms swap symmetrically
+    a = rs.power_two_proportions(0.6, 0.3, 40, sided=1, method="fisher")
+    b = rs.power_two_proportions(0.3, 0.6, 40, sided=1, method="fisher")
+    assert float(a) == float(b)
+    # a 2:1 allocation needs an even control arm for whole arm sizes
+    two_to_one = rs.sample_size_two_proportions(0.6, 0.3, 0.8, ratio=0.5, method="fisher")
+    assert int(two_to_one.n_per_arm) % 2 == 0
+    with pytest.raises(
+        ValueError, match=r"method='fisher' needs whole arm sizes: .* got n_per_arm = 40\.5"
+    ):
+        rs.power_two_proportions(0.6, 0.3, 40.5, method="fisher")
