@@ -814,11 +814,11 @@ def test_compiled_single_path_equals_batch_path(prior):
 
 
 def test_compiled_likelihood_equals_numpy_likelihood():
-    # log m(y | tau) and the conditional moments of mu at single tau² values (compiled, with
-    # log det as logs of runs of products) against the numpy rows, with NaN padding, both mu
-    # priors, variances over 1e-140..1e140 (factors logged on their own) and tau² from 0 to
-    # 1e200; the log det's rounding is ~k ulp of its terms, so 1e-13 relative (1e-13 absolute
-    # for values near 0)
+    # log m(y | tau) and the conditional moments of mu (compiled, log det as logs of blocks of
+    # products) against the numpy rows, with NaN padding, both mu priors, variances over
+    # 1e-140..1e140 (blocks of one study) and tau² from 0 to 1e200, all nodes at once and one
+    # at a time; the log det's rounding is ~k ulp of its terms, so 1e-13 relative (1e-13
+    # absolute for values near 0)
     from fibrosim.meta import _tau_kernels as tk
     from fibrosim.meta import _tau_quadrature as tq
 
@@ -832,14 +832,14 @@ def test_compiled_likelihood_equals_numpy_likelihood():
         d = tq._make_data(yi, vi, mu_prior)
         want = tq._loglik_rows(d, np.broadcast_to(tau2, (4, tau2.size)).copy())
         for r in range(4):
-            for n, t2 in enumerate(tau2):
-                got = tk.loglik_at(d.v1[r], d.moments[r], d.prec0, d.m0c[r], d.const[r], t2)
-                np.testing.assert_allclose(
-                    [got[0], got[1] + d.centre[r], got[2]],
-                    [want[0][r, n], want[1][r, n], want[2][r, n]],
-                    rtol=1e-13,
-                    atol=1e-13,
+            for nodes in [np.arange(tau2.size)] + [np.array([n]) for n in range(tau2.size)]:
+                got = [np.empty(nodes.size) for _ in range(3)]
+                tk.loglik_nodes(
+                    d.v1[r], d.moments[r], d.prec0, d.m0c[r], d.const[r], tau2[nodes], *got
                 )
+                got[1] += d.centre[r]
+                for g, w in zip(got, want, strict=True):
+                    np.testing.assert_allclose(g, w[r, nodes], rtol=1e-13, atol=1e-13)
 
 
 def test_compiled_mixture_quantiles_solve_the_cdf():

@@ -33,7 +33,7 @@ __all__ = [
     "GL_X",
     "assemble",
     "data_rows",
-    "loglik_at",
+    "loglik_nodes",
     "panel_nodes",
     "panel_pass",
     "quantile_nodes",
@@ -60,47 +60,77 @@ _T_ACCEPT = 1e-8
 
 
 @jit
-def loglik_at(
-    v1: FloatArray, moments: FloatArray, prec0: float, m0c: float, const: float, tau2: float
-) -> tuple[float, float, float]:
-    """Log m(y | τ), E[μ | τ, y] - centre and Var[μ | τ, y] of one analysis at τ².
+def loglik_nodes(
+    v1: FloatArray,
+    moments: FloatArray,
+    prec0: float,
+    m0c: float,
+    const: float,
+    tau2: FloatArray,
+    ll: FloatArray,
+    mhat: FloatArray,
+    var: FloatArray,
+) -> None:
+    """Log m(y | τ), E[μ | τ, y] - centre and Var[μ | τ, y] of one analysis at each τ².
 
-    The weighted sums S0 = Σw, S1 = Σw·y, S2 = Σw·y² of the centred y over the valid studies,
-    with the μ prior as a pseudo-study, exactly as the numpy likelihood forms them.
+    The weighted sums S0 = Σw, S1 = Σw·y, S2 = Σw·y² of the centred y over the valid studies
+    (each node's sums in study order, as the numpy rows form them), with the μ prior as a
+    pseudo-study.  Studies are the outer loop so that the nodes run in SIMD lanes, and log det
+    = log Π(vᵢ + τ²) takes one log per block of studies (the logs were most of the cost): a
+    block holds as many factors as keep the product inside [e^-690, e^690] at every node.
+    Results go to ``ll``, ``mhat`` and ``var``.
     """
-    s0 = 0.0
-    s1 = 0.0
-    s2 = 0.0
-    logdet = 0.0
-    # log det = log Π(vᵢ + τ²): one log per run of factors rather than per study (the logs
-    # are most of the cost); a run ends before the product can leave [1e-300, 1e300], and a
-    # factor outside [1e-150, 1e150] is logged on its own
-    prod = 1.0
-    for j in range(v1.size):
+    n = tau2.size
+    kk = v1.size
+    if n == 0:
+        return
+    v_lo = math.inf
+    v_hi = 0.0
+    for j in range(kk):
         if moments[j, 0] > 0:
-            big_v = v1[j] + tau2
-            w = 1.0 / big_v
-            s0 += w
-            s1 += w * moments[j, 1]
-            s2 += w * moments[j, 2]
-            if 1e-150 < big_v < 1e150:
-                prod *= big_v
-                if not 1e-150 < prod < 1e150:
-                    logdet += math.log(prod)
-                    prod = 1.0
-            else:
-                logdet += math.log(big_v)
-    logdet += math.log(prod)
-    if prec0 > 0:
-        s0 += prec0
-        s1 += prec0 * m0c
-        s2 += prec0 * m0c * m0c
-    mhat = s1 / s0
-    q = s2 - s1 * mhat
-    if q < 0:  # (rounding; NaN stays NaN as in np.maximum)
-        q = 0.0
-    ll = -0.5 * (const + logdet + q + math.log(s0))
-    return ll, mhat, 1.0 / s0
+            v_lo = min(v_lo, v1[j])
+            v_hi = max(v_hi, v1[j])
+    t_lo = math.inf
+    t_hi = 0.0
+    for i in range(n):
+        t_lo = min(t_lo, tau2[i])
+        t_hi = max(t_hi, tau2[i])
+    span = max(abs(math.log(v_hi + t_hi)), abs(math.log(v_lo + t_lo)), 1.0)
+    block = max(1, min(int(690.0 / span), kk)) if math.isfinite(span) else 1
+    s0 = np.zeros(n)
+    s1 = np.zeros(n)
+    s2 = np.zeros(n)
+    logdet = np.zeros(n)
+    prod = np.empty(n)
+    for j0 in range(0, kk, block):
+        prod[:] = 1.0
+        for j in range(j0, min(j0 + block, kk)):
+            vj = v1[j]
+            mj = moments[j, 0]
+            yj = moments[j, 1]
+            y2j = moments[j, 2]
+            for i in range(n):
+                big_v = vj + tau2[i]
+                w = mj / big_v  # 1 / (v + τ²) for a study, 0 for padding
+                s0[i] += w
+                s1[i] += w * yj
+                s2[i] += w * y2j
+                prod[i] *= big_v if mj > 0 else 1.0
+        for i in range(n):
+            logdet[i] += math.log(prod[i])
+    for i in range(n):
+        a0, a1, a2 = s0[i], s1[i], s2[i]
+        if prec0 > 0:
+            a0 += prec0
+            a1 += prec0 * m0c
+            a2 += prec0 * m0c * m0c
+        mh = a1 / a0
+        q = a2 - a1 * mh
+        if q < 0:  # (rounding; NaN stays NaN as in np.maximum)
+            q = 0.0
+        ll[i] = -0.5 * (const + logdet[i] + q + math.log(a0))
+        mhat[i] = mh
+        var[i] = 1.0 / a0
 
 
 @jit
@@ -148,17 +178,6 @@ def data_rows(
             const[i] = (n - 1.0) * log_2pi
         m0c[i] = m0 - c
     return y0, v1, mask, k, centre, moments, const, m0c
-
-
-@jit
-def _integrand(
-    x: float, lp: float, v1: FloatArray, moments: FloatArray, prec0: float, m0c: float, const: float
-) -> float:
-    """g(x) = x + log p(τ) + log m(y | τ) at τ = e^x (-inf where NaN), given log p(τ) = lp."""
-    tau = math.exp(x)
-    ll = loglik_at(v1, moments, prec0, m0c, const, tau * tau)[0]
-    g = x + lp + ll
-    return -math.inf if math.isnan(g) else g
 
 
 # -- τ quantiles ---------------------------------------------------------------------------------
@@ -285,28 +304,37 @@ def quantile_step(
     """
     left = np.empty(active.size, dtype=np.intp)
     n_left = 0
+    m = _N_GL + 3
+    x = np.empty(m)
+    tau2 = np.empty(m)
+    ll = np.empty(m)
+    mh = np.empty(m)
+    vv = np.empty(m)
     for i in range(active.size):
         k = active[i]
         r = rows[k]
         a = edges[panel[k]]
         half = 0.5 * (t[k] - a)
         ln = length[r]
-        vr, mr = v1[r], moments[r]
+        # the nodes as quantile_nodes placed them: Gauss-Legendre on [a, t], t - h, t + h, t
+        for j in range(_N_GL):
+            x[j] = x_lo[r] + (a + half * (1.0 + GL_X[j])) * ln
+        x[_N_GL] = x_lo[r] + (t[k] - DIFF_STEP) * ln
+        x[_N_GL + 1] = x_lo[r] + (t[k] + DIFF_STEP) * ln
+        x[_N_GL + 2] = x_lo[r] + t[k] * ln
+        for j in range(m):
+            tau = math.exp(x[j])
+            tau2[j] = tau * tau
+        loglik_nodes(v1[r], moments[r], prec0, m0c[r], const[r], tau2, ll, mh, vv)
+        for j in range(m):  # f = exp(g - ref), 0 where g is NaN
+            g = x[j] + lp[i, j] + ll[j]
+            x[j] = 0.0 if math.isnan(g) else math.exp(g - ref[r])
         acc = 0.0
         for j in range(_N_GL):
-            x = x_lo[r] + (a + half * (1.0 + GL_X[j])) * ln
-            g = _integrand(x, lp[i, j], vr, mr, prec0, m0c[r], const[r])
-            acc += math.exp(g - ref[r]) * GL_W[j]
-        f_m = _integrand(
-            x_lo[r] + (t[k] - DIFF_STEP) * ln, lp[i, _N_GL], vr, mr, prec0, m0c[r], const[r]
-        )
-        f_p = _integrand(
-            x_lo[r] + (t[k] + DIFF_STEP) * ln, lp[i, _N_GL + 1], vr, mr, prec0, m0c[r], const[r]
-        )
-        f_t = _integrand(x_lo[r] + t[k] * ln, lp[i, _N_GL + 2], vr, mr, prec0, m0c[r], const[r])
+            acc += x[j] * GL_W[j]
         part = half * ln * acc
-        dens = math.exp(f_t - ref[r]) * ln
-        curv = (math.exp(f_p - ref[r]) - math.exp(f_m - ref[r])) * (ln / (2 * DIFF_STEP))
+        dens = x[_N_GL + 2] * ln
+        curv = (x[_N_GL + 1] - x[_N_GL]) * (ln / (2 * DIFF_STEP))
         t[k], lo[k], hi[k], stop = newton_update(
             t[k], lo[k], hi[k], part - need[k], dens, curv, True, _T_XTOL, _T_ACCEPT
         )
@@ -349,12 +377,20 @@ def scan_window(
     its maximum, widened by one scan step on each side.
     """
     n = xs.size
-    ll0, mean0, var0 = loglik_at(v1, moments, prec0, m0c, const, 0.0)
+    tau2 = np.empty(n + 1)  # τ = 0, then the scan points
+    tau2[0] = 0.0
+    for i in range(n):
+        tau = math.exp(xs[i])
+        tau2[i + 1] = tau * tau
+    ll = np.empty(n + 1)
+    mh = np.empty(n + 1)
+    vv = np.empty(n + 1)
+    loglik_nodes(v1, moments, prec0, m0c, const, tau2, ll, mh, vv)
+    ll0, mean0, var0 = ll[0], mh[0], vv[0]
     gs = np.empty(n)
     i_max = 0
     for i in range(n):
-        tau = math.exp(xs[i])
-        g = xs[i] + lp[i] + loglik_at(v1, moments, prec0, m0c, const, tau * tau)[0]
+        g = xs[i] + lp[i] + ll[i + 1]
         gs[i] = -math.inf if math.isnan(g) else g
         if gs[i] > gs[i_max]:  # the first maximum, as argmax
             i_max = i
@@ -445,6 +481,14 @@ def panel_pass(
     gauss2 = np.empty(p)
     tot = sums[0]
     tot2 = sums[1]
+    tau2 = np.empty((p, 15))
+    for i in range(p):
+        for j in range(15):
+            tau2[i, j] = tau[i, j] * tau[i, j]
+    ll = np.empty((p, 15))
+    loglik_nodes(
+        v1, moments, prec0, m0c, const, tau2.ravel(), ll.ravel(), mean.ravel(), var.ravel()
+    )
     for i in range(p):
         scale_p = 0.5 * (pending[i, 1] - pending[i, 0]) * length
         k1 = 0.0
@@ -453,12 +497,10 @@ def panel_pass(
         g2 = 0.0
         for j in range(15):
             t = tau[i, j]
-            ll, mhat, vv = loglik_at(v1, moments, prec0, m0c, const, t * t)
-            g = x[i, j] + lp[i, j] + ll
+            g = x[i, j] + lp[i, j] + ll[i, j]
             fj = 0.0 if math.isnan(g) else math.exp(g - ref)
             f[i, j] = fj
-            mean[i, j] = mhat + centre
-            var[i, j] = vv
+            mean[i, j] += centre
             r = t / tau_ref
             ft2 = fj * (r * r)
             k1 += fj * wk[j]
