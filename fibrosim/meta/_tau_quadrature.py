@@ -6,7 +6,9 @@ m(y | τ) is the closed-form likelihood with μ integrated out.  Each meta-analy
 their maxima outside it) and mapped to t in [0, 1]; Gauss-Kronrod (7, 15) panels on t are split
 until |K15 - G7| < 1e-8 × total on every panel for every meta-analysis (the 15-point sums are
 then accurate to ~1e-15), so one set of nodes serves the batch.  Below τ_lo = exp(x_l) the
-mass m(y | 0) · P(τ < τ_lo) is added in closed form.
+mass m(y | 0) · P(τ < τ_lo) is added in closed form.  :mod:`fibrosim.meta._tau_single` runs
+these steps for one meta-analysis as compiled kernels; the τ quantiles are compiled Halley
+solves (:mod:`fibrosim.meta._tau_kernels`) for any batch.
 
 References
 ----------

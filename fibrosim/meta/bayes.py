@@ -11,7 +11,9 @@ are quadrature sums: adaptive Gauss-Kronrod (7, 15) panels on x = log τ (mapped
 [0, 1] axis per meta-analysis), refined until every panel's Kronrod-Gauss difference is below
 1e-8 of the total for every meta-analysis in the batch (the Kronrod sums are then accurate to
 ~1e-15 relative), so one node set serves the whole batch.  The mass below a tiny τ_lo is
-added in closed form, m(y | 0)·P(τ < τ_lo), since m(y | τ) is flat there to O(τ²/vᵢ).
+added in closed form, m(y | 0)·P(τ < τ_lo), since m(y | τ) is flat there to O(τ²/vᵢ).  One
+meta-analysis runs the same steps as compiled kernels (:mod:`fibrosim.meta._tau_single`), and
+the quantiles of τ and of the mixtures are compiled solves for any batch size.
 
 References
 ----------
