@@ -180,6 +180,38 @@ def test_responder_sufficient_matches_binomial_enumeration() -> None:
     )
 
 
+@pytest.mark.parametrize("sided", [1, 2])
+def test_fisher_sufficient_matches_exact_power(sided: int) -> None:
+    # responder counts are binomial, so Fisher's exact test has an exact power: the binomial
+    # mass of its rejection region (fibrosim.trials._fisher, itself checked against SciPy)
+    from fibrosim.trials._fisher import exact_power
+
+    cohort = default_cohort().continuous()
+    design = cohort.parallel(25, -1.2, analysis="fisher", dropout=0.0, sided=sided)
+    p0 = cohort.responder_probability(0.0, 0.3)
+    p1 = cohort.responder_probability(-1.2, 0.3)
+    res = simulate(design, N_SIMS, rng=170 + sided)
+    assert res.engine == "sufficient"
+    within(res.power, exact_power(p1, p0, 25, 25, design.alpha, sided), N_SIMS)
+    # Fisher is conservative against the z test at this size
+    z_design = cohort.parallel(25, -1.2, analysis="responder", dropout=0.0, sided=sided)
+    assert res.power < simulate(z_design, N_SIMS, rng=170 + sided).power
+
+
+def test_fisher_engines_agree_with_dropout_and_multiple_arms() -> None:
+    cohort = default_cohort().continuous()
+    n = 40_000
+    for design in (
+        cohort.parallel(30, -1.0, analysis="fisher", dropout=0.15),
+        cohort.multi_arm(25, (-1.2, -0.6), analysis="fisher", multiplicity="holm"),
+    ):
+        a = simulate(design, n, rng=25, engine="sufficient")
+        b = simulate(design, n, rng=26, engine="patient")
+        assert abs(a.power - b.power) <= TOL_MCSE * math.hypot(a.mcse, b.mcse), design
+    with pytest.raises(ValueError, match="`analysis` 'fisher' compares two arms"):
+        FactorialDesign(15, -0.6, -0.3, 2.0, analysis="fisher", cohort=cohort)
+
+
 def test_mcar_dropout_complete_case_matches_binomial_mixture() -> None:
     # MCAR complete case: power is the binomial average of Student power over completers
     n, d, effect = 20, 0.3, -0.8

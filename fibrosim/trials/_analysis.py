@@ -15,6 +15,8 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy import special
 
+from fibrosim.trials._fisher import fisher_pvalues
+
 if TYPE_CHECKING:
     from fibrosim.trials.designs import MultiEndpointDesign
 
@@ -169,6 +171,28 @@ def decide(
         )
     p = np.where(np.isnan(stat), 1.0, sided * tail)
     return step_procedure(p, alpha, multiplicity)
+
+
+def decide_fisher(design: Any, c: FloatArray, n: FloatArray, counts: FloatArray) -> BoolArray:
+    """Rejections (B, m) by Fisher's exact test of each pairwise contrast's responder counts.
+
+    ``n`` and ``counts`` are (B, k) arm sizes and responder counts; contrast row ``j`` compares
+    its +1 arm (more responders is the benefit) with its -1 arm.  The p-values go through the
+    design's multiplicity procedure like the other analyses' (one-sided p-values when
+    ``sided == 1``; two-sided ones, compared with ``alpha`` itself, when ``sided == 2``).
+    """
+    b = np.argmax(c > 0, axis=1)
+    a = np.argmax(c < 0, axis=1)
+    nn = n.astype(np.int64)
+    xx = np.rint(counts).astype(np.int64)
+    p = np.empty((n.shape[0], c.shape[0]))
+    for j in range(c.shape[0]):
+        p[:, j] = fisher_pvalues(xx[:, b[j]], nn[:, b[j]], xx[:, a[j]], nn[:, a[j]], design.sided)
+    m = c.shape[0]
+    multiplicity = getattr(design, "multiplicity", "none")
+    if m == 1 or multiplicity in ("none", "bonferroni"):
+        return np.asarray(p <= design.alpha / (m if multiplicity == "bonferroni" else 1))
+    return step_procedure(p, design.alpha, multiplicity)
 
 
 def decide_design(

@@ -69,15 +69,19 @@ def fisher_pvalues(
     n_c: NDArray[np.int64],
     sided: int,
 ) -> FloatArray:
-    """P-values of many tables (arrays of one shape) by lookup, one table per arm-size pair."""
-    out = np.empty(x_t.shape)
-    pairs = np.stack([n_t.ravel(), n_c.ravel()], axis=1)
-    uniq, inverse = np.unique(pairs, axis=0, return_inverse=True)
-    xt, xc, flat = x_t.ravel(), x_c.ravel(), out.ravel()
+    """P-values of many tables (arrays of one shape) by one gather from the needed tables.
+
+    Each distinct arm-size pair contributes its table, flattened, to one array; a table's
+    p-value sits at its pair's offset plus ``x_t (n_c + 1) + x_c``.
+    """
+    # one integer key per arm-size pair (a 1-D unique is much faster than a row-wise one)
+    width = int(n_c.max()) + 1
+    keys, inverse = np.unique(n_t.ravel() * width + n_c.ravel(), return_inverse=True)
+    tables = [pvalue_table(int(k // width), int(k % width), sided).ravel() for k in keys]
+    offsets = np.concatenate([[0], np.cumsum([t.size for t in tables])[:-1]])
     inverse = inverse.ravel()
-    for j, (a, b) in enumerate(uniq):
-        rows = inverse == j if uniq.shape[0] > 1 else slice(None)
-        flat[rows] = pvalue_table(int(a), int(b), sided)[xt[rows], xc[rows]]
+    index = offsets[inverse] + x_t.ravel() * (keys[inverse] % width + 1) + x_c.ravel()
+    out: FloatArray = np.concatenate(tables)[index].reshape(x_t.shape)
     return out
 
 

@@ -26,10 +26,12 @@ from scipy import special
 from fibrosim.trials._analysis import (
     contrast_tests,
     decide_design,
+    decide_fisher,
     endpoint_tests,
     responder_probability,
 )
 from fibrosim.trials._plans import CrossoverPlan, EndpointsPlan, GroupsPlan, SequentialPlan
+from fibrosim.trials.designs import RESPONDER_ANALYSES
 
 FloatArray = NDArray[np.float64]
 BoolArray = NDArray[np.bool_]
@@ -109,7 +111,7 @@ def groups_sufficient(
     d = plan.design
     k, c = plan.k, plan.contrasts
     sd, rho, analysis = d.sd, d.baseline_corr, d.analysis
-    if analysis != "responder" and c.shape[0] == 1 and d.dropout == 0:
+    if analysis not in RESPONDER_ANALYSES and c.shape[0] == 1 and d.dropout == 0:
         est1, se1, df1 = _single_contrast(plan, size, rng, effect)
         return decide_design(d, est1, se1, df1), est1
     mu = np.broadcast_to(np.asarray(plan.means), (size, k)).copy()
@@ -120,9 +122,11 @@ def groups_sufficient(
     else:
         n = np.broadcast_to(np.asarray(plan.n, dtype=np.float64), (size, k))
     with np.errstate(invalid="ignore", divide="ignore"):
-        if analysis == "responder":
+        if analysis in RESPONDER_ANALYSES:
             counts = rng.binomial(n.astype(np.int64), responder_probability(d, mu))
             est, se, df = contrast_tests("responder", c, n, counts.astype(np.float64) / n)
+            if analysis == "fisher":
+                return decide_fisher(d, c, n, counts.astype(np.float64)), est
         elif analysis in ("z", "student", "ttest"):
             ybar = mu + sd * rng.standard_normal((size, k)) / np.sqrt(n)
             ss = sd * sd * _chi2(rng, np.maximum(n - 1.0, 0.0))

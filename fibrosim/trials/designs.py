@@ -43,8 +43,11 @@ __all__ = [
 
 #: Analyses of a continuous (or responder) endpoint.  "ttest" is Welch's t test, "student" the
 #: pooled-variance t test, "z" a known-variance z test, "ancova" OLS of follow-up on baseline and
-#: arm with a t test on the arm coefficient, "responder" the two-proportion z test.
-ANALYSES = ("ttest", "student", "z", "ancova", "responder")
+#: arm with a t test on the arm coefficient, "responder" the two-proportion z test, "fisher"
+#: Fisher's exact test of the responder counts (two-arm comparisons only).
+ANALYSES = ("ttest", "student", "z", "ancova", "responder", "fisher")
+#: Analyses of responder counts (need a cohort to define a responder).
+RESPONDER_ANALYSES = ("responder", "fisher")
 #: Multiplicity procedures applied across the comparisons of one design.
 MULTIPLICITY = ("none", "bonferroni", "holm", "hochberg")
 #: Dropout mechanisms of the patient-level engine.
@@ -117,14 +120,14 @@ def _check_common(d: Any, *, allow_multiplicity: bool) -> None:
     _set(d, "lower_is_better", _bool("lower_is_better", d.lower_is_better))
     if d.cohort is not None and not isinstance(d.cohort, CohortModel):
         raise TypeError(f"`cohort` must be a CohortModel or None; got {d.cohort!r}.")
-    if d.analysis == "responder" and d.cohort is None:
+    if d.analysis in RESPONDER_ANALYSES and d.cohort is None:
         raise ValueError(
-            "`analysis` 'responder' needs a `cohort` (baseline and placebo levels define who "
-            "responds); got cohort=None."
+            f"`analysis` {d.analysis!r} needs a `cohort` (baseline and placebo levels define "
+            "who responds); got cohort=None."
         )
-    if d.analysis == "responder" and d.missing == "mi":
+    if d.analysis in RESPONDER_ANALYSES and d.missing == "mi":
         raise ValueError(
-            "`missing` 'mi' is for continuous analyses; with analysis='responder' use "
+            f"`missing` 'mi' is for continuous analyses; with analysis={d.analysis!r} use "
             "'cc', 'bocf' or 'locf'."
         )
     if allow_multiplicity:
@@ -147,7 +150,7 @@ class ParallelDesign:
         Within-arm SD of the follow-up outcome (> 0).
     baseline_corr : float, default 0
         Correlation of baseline and follow-up within an arm, in (-1, 1).  Used by ANCOVA.
-    analysis : {"ttest", "student", "z", "ancova", "responder"}, default "ttest"
+    analysis : {"ttest", "student", "z", "ancova", "responder", "fisher"}, default "ttest"
         "ttest" is Welch's t test on the follow-up values.
     alpha : float, default 0.05
         Significance level (two-sided when ``sided=2``).
@@ -311,6 +314,11 @@ class FactorialDesign:
             raise ValueError(f"`factor_names` must be two distinct strings; got {names!r}.")
         _set(self, "factor_names", names)
         _check_common(self, allow_multiplicity=True)
+        if self.analysis == "fisher":
+            raise ValueError(
+                "`analysis` 'fisher' compares two arms; the factorial contrasts (main effects, "
+                "interaction) combine four cells: use 'responder' (Wald z on the proportions)."
+            )
 
 
 @dataclass(frozen=True, slots=True)
@@ -488,10 +496,10 @@ class GroupSequentialDesign:
     def __post_init__(self) -> None:
         if not isinstance(self.design, ParallelDesign):
             raise TypeError(f"`design` must be a ParallelDesign; got {self.design!r}.")
-        if self.design.analysis == "responder":
+        if self.design.analysis in RESPONDER_ANALYSES:
             raise ValueError(
                 "`design.analysis` must be 'z', 'ttest', 'student' or 'ancova' for a group-"
-                "sequential design; got 'responder'."
+                f"sequential design; got {self.design.analysis!r}."
             )
         if getattr(self.bounds, "sided", 1) == 2:
             raise ValueError(

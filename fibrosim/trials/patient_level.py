@@ -36,7 +36,8 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy import integrate, optimize, special
 
-from fibrosim.trials._analysis import contrast_tests, decide_design, endpoint_tests
+from fibrosim.trials._analysis import contrast_tests, decide_design, decide_fisher, endpoint_tests
+from fibrosim.trials.designs import RESPONDER_ANALYSES
 
 if TYPE_CHECKING:
     from fibrosim.trials._plans import EndpointsPlan, GroupsPlan
@@ -143,18 +144,17 @@ def _analyse(
 
 
 def _responders(
-    c: FloatArray,
     x: FloatArray,
     y: FloatArray,
     w: FloatArray | None,
     offsets: NDArray[np.intp],
     threshold: float,
-) -> tuple[FloatArray, FloatArray, FloatArray]:
+) -> tuple[FloatArray, FloatArray]:
+    """Analysed patients and responders per arm, (B, k) each."""
     with np.errstate(divide="ignore", invalid="ignore"):
         r = ((x - y) >= threshold * x) & (x > 0)
     s = _sums(x, r.astype(np.float64), w, offsets, need_x=False)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return contrast_tests("responder", c, s["n"], s["sy"] / s["n"])
+    return s["n"], s["sy"]
 
 
 def _complete_df(analysis: str, n_total: int, k: int) -> float:
@@ -249,7 +249,7 @@ def simulate_groups_block(
     # no dropout the follow-up is simply N(mean, sd^2)
     need_x = (
         cohort is not None
-        or d.analysis in ("ancova", "responder")
+        or d.analysis in ("ancova", *RESPONDER_ANALYSES)
         or (d.dropout > 0 and (d.dropout_mechanism == "MAR" or d.missing != "cc"))
     )
     work = _workspace(2 * size * n_total).reshape(2, size, n_total)
@@ -312,8 +312,12 @@ def simulate_groups_block(
             after = rng.random((size, n_total)) < 0.5
             yo = np.where(drop, np.where(after, interim, xo), yo)
 
-    if d.analysis == "responder":
-        est, se, df = _responders(plan.contrasts, xo, yo, observed, offsets, d.responder_threshold)
+    if d.analysis in RESPONDER_ANALYSES:
+        n_arm, counts = _responders(xo, yo, observed, offsets, d.responder_threshold)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            est, se, df = contrast_tests("responder", plan.contrasts, n_arm, counts / n_arm)
+        if d.analysis == "fisher":
+            return decide_fisher(d, plan.contrasts, n_arm, counts), est
     elif observed is not None and d.missing == "mi":
         est, se, df = _multiple_imputation(plan, rng, xo, yo, observed, offsets, group_of)
     else:
