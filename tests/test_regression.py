@@ -21,7 +21,8 @@ import pytest
 from conftest import load_reference
 
 import fibrosim.meta._mixed as _mixed
-from fibrosim.meta.regression import meta_regression, subgroup_analysis
+from fibrosim.meta.regression import meta_regression
+from fibrosim.meta.subgroups import subgroup_analysis
 from fibrosim.warnings import ConvergenceWarning, FragileEstimateWarning
 
 RTOL = 1e-6

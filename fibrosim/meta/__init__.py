@@ -10,9 +10,9 @@ __getattr__, __all__ = lazy_exports(
         "RandomEffectsResult": "frequentist",
         # regression.py
         "meta_regression": "regression",
-        "subgroup_analysis": "regression",
+        "subgroup_analysis": "subgroups",
         "MetaRegressionResult": "regression",
-        "SubgroupResult": "regression",
+        "SubgroupResult": "subgroups",
         # diagnostics.py and publication_bias.py
         "leave_one_out": "diagnostics",
         "influence": "diagnostics",
@@ -32,6 +32,7 @@ __getattr__, __all__ = lazy_exports(
         # submodules
         "frequentist": "frequentist",
         "regression": "regression",
+        "subgroups": "subgroups",
         "diagnostics": "diagnostics",
         "publication_bias": "publication_bias",
         "empirical_priors": "empirical_priors",
