@@ -870,22 +870,45 @@ def test_compiled_mixture_quantiles_solve_the_cdf():
             assert got[i, j] == pytest.approx(root, abs=1e-13 * sd[i])
 
 
-def test_overflowing_quadrature_raises_instead_of_nan():
-    # 3000 studies of variance 1e-6: p(tau | y) peaks far more sharply than the coarse scan
-    # resolves, and the integrand scaled by the scan's maximum overflows; both paths say so
+def test_sharp_peak_between_scan_points_matches_fine_grid():
+    # 3000 studies of variance 1e-6: p(tau | y) is far narrower (sd of log tau ~ 0.013) than
+    # the coarse scan's spacing, whose maximum then lies ~1900 log units below the peak; the
+    # refinement moves the integrand's scale to the peak.  Reference: the posterior on 2001
+    # equally spaced log tau points over the peak +- 12 sd (the trapezoid rule on a smooth
+    # integrand that has fallen by e^-58 at both ends: error far below 1e-12).  Both sides are
+    # sums of 3000-term likelihoods (rounding ~1e-13 relative), so 1e-10 of a posterior sd.
     rng = np.random.default_rng(2)
     vi = np.full(3000, 1e-6)
     yi = rng.normal(0.0, 0.3, 3000)
-    match = r"tau quadrature overflowed for the meta-analysis at index 1 \(k = 3000\)"
-    with pytest.raises(RuntimeError, match=match.replace("index 1", "index 0")):
-        fs.meta.bayes_random_effects(yi, vi, fs.priors.HalfNormal(1.0))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # numpy's own overflow notices
-        with pytest.raises(RuntimeError, match=match):
-            short = np.full(3000, np.nan)  # a small analysis first, NaN-padded
-            short[:20] = 1e-2
-            fs.meta.bayes_random_effects(
-                np.stack([np.where(np.isnan(short), np.nan, yi), yi]),
-                np.stack([short, vi]),
-                fs.priors.HalfNormal(1.0),
-            )
+    prior = fs.priors.HalfNormal(1.0)
+    one = fs.meta.bayes_random_effects(yi, vi, prior)
+    twice = fs.meta.bayes_random_effects(np.stack([yi, yi]), np.stack([vi, vi]), prior)
+    # next to a small analysis (NaN-padded) whose scale stays the scan's
+    small_v = np.full(3000, np.nan)
+    small_v[:6] = CV
+    small_y = np.where(np.isnan(small_v), np.nan, 0.0)
+    small_y[:6] = CY
+    mixed = fs.meta.bayes_random_effects(
+        np.stack([small_y, yi]), np.stack([small_v, vi]), prior, None
+    )
+    alone = fs.meta.bayes_random_effects(CY, CV, prior, None)
+    assert mixed.tau.mean[0] == pytest.approx(float(alone.tau.mean), abs=1e-9)
+    x = np.linspace(math.log(0.254), math.log(0.348), 2001)
+    tau2 = np.exp(2 * x)
+    w = 1.0 / (vi[None, :] + tau2[:, None])
+    s0, s1, s2 = w.sum(axis=1), w @ yi, w @ yi**2
+    mhat = s1 / s0
+    ll = -0.5 * (np.log(vi[None, :] + tau2[:, None]).sum(axis=1) + s2 - s1 * mhat + np.log(s0))
+    g = x + prior.logpdf(np.exp(x)) + ll
+    assert g.max() - max(g[0], g[-1]) > 55  # the grid holds the whole peak
+    wt = np.exp(g - g.max())
+    wt /= wt.sum()
+    mu_mean = wt @ mhat
+    mu_sd = math.sqrt(wt @ (1 / s0 + mhat**2) - mu_mean**2)
+    tau_mean = wt @ np.exp(x)
+    tau_sd = math.sqrt(wt @ tau2 - tau_mean**2)
+    for post, i in ((one, ()), (twice, 0), (mixed, 1)):
+        assert post.mu.mean[i] == pytest.approx(mu_mean, abs=1e-10 * mu_sd)
+        assert post.mu.sd[i] == pytest.approx(mu_sd, rel=1e-10)
+        assert post.tau.mean[i] == pytest.approx(tau_mean, abs=1e-10 * tau_sd)
+        assert post.tau.sd[i] == pytest.approx(tau_sd, rel=1e-10)

@@ -459,7 +459,8 @@ def panel_pass(
     max_panels: int,
     done: tuple[FloatArray, FloatArray, FloatArray, FloatArray, FloatArray, FloatArray],
     n_done: int,
-) -> tuple[FloatArray, int, bool]:
+    slack: float,
+) -> tuple[FloatArray, int, bool, float]:
     """One refinement pass over the pending panels; returns the next ones.
 
     Evaluates f = exp(g - ref) (``lp`` = log p(τ) at the nodes), E[μ | τ, y] and Var[μ | τ, y]
@@ -469,7 +470,10 @@ def panel_pass(
     and written to the ``done`` buffers (panels, f, mean, var, τ, Kronrod sum) from row
     ``n_done`` on; the others are cut into 2 (4 when ``quarter`` times above ``tol``).  If the
     cuts would exceed ``max_panels`` finished panels, every panel is kept as it is and the
-    flag returned is True.  Returns the next pending panels, the new ``n_done`` and the flag.
+    flag returned is True.  If g exceeds ``ref`` by more than ``slack`` at a node (a peak the
+    coarse scan stepped over), ``ref`` becomes that maximum and the finished panels and sums
+    are rescaled to it.  Returns the next pending panels, the new ``n_done``, the flag and
+    ``ref``.
     """
     p = pending.shape[0]
     f = np.empty((p, 15))
@@ -479,8 +483,6 @@ def panel_pass(
     kron2 = np.empty(p)
     gauss = np.empty(p)
     gauss2 = np.empty(p)
-    tot = sums[0]
-    tot2 = sums[1]
     tau2 = np.empty((p, 15))
     for i in range(p):
         for j in range(15):
@@ -489,6 +491,21 @@ def panel_pass(
     loglik_nodes(
         v1, moments, prec0, m0c, const, tau2.ravel(), ll.ravel(), mean.ravel(), var.ravel()
     )
+    g_top = -math.inf
+    for i in range(p):
+        for j in range(15):
+            g = x[i, j] + lp[i, j] + ll[i, j]
+            ll[i, j] = -math.inf if math.isnan(g) else g  # (ll now holds g)
+            g_top = max(g_top, ll[i, j])
+    if g_top > ref + slack:
+        scale = math.exp(ref - g_top)
+        for i in range(n_done):
+            done[1][i] *= scale
+            done[5][i] *= scale
+        sums *= scale
+        ref = g_top
+    tot = sums[0]
+    tot2 = sums[1]
     for i in range(p):
         scale_p = 0.5 * (pending[i, 1] - pending[i, 0]) * length
         k1 = 0.0
@@ -497,8 +514,7 @@ def panel_pass(
         g2 = 0.0
         for j in range(15):
             t = tau[i, j]
-            g = x[i, j] + lp[i, j] + ll[i, j]
-            fj = 0.0 if math.isnan(g) else math.exp(g - ref)
+            fj = math.exp(ll[i, j] - ref)
             f[i, j] = fj
             mean[i, j] += centre
             r = t / tau_ref
@@ -552,7 +568,7 @@ def panel_pass(
                 nxt[k, 0] = left
                 nxt[k, 1] = e if j == parts[i] - 1 else left + width
                 k += 1
-    return nxt, n_done, capped
+    return nxt, n_done, capped, ref
 
 
 @jit

@@ -71,6 +71,10 @@ _DROP = 50.0  # log units below the maximum at which the integrand is negligible
 _PANEL_TOL = 1e-8
 _MAX_PANELS = 4000
 _QUARTER_RATIO = 1e3  # a panel this far above _PANEL_TOL is split into 4 rather than 2
+# the integrand is scaled by its maximum on the coarse scan; a node above that by more than
+# this (a peak narrower than the scan's spacing: thousands of precise studies) moves the scale
+# to the node, so that the scaled values stay far from overflow (e^300 ~ 1e130)
+_REF_SLACK = 300.0
 _SCAN = 49  # coarse scan points per window
 _CHUNK = 2_000_000  # elements of (rows, nodes, studies) temporaries
 _SCAN_S = np.linspace(0.0, 1.0, _SCAN)  # scan points on [0, 1]
@@ -499,18 +503,17 @@ def _check_proper(prior: TauPrior, mu_prior: MuPrior, k: FloatArray) -> None:
 
 
 def _check_total(total: FloatArray, k: FloatArray) -> None:
-    """Raise when the integral of p(τ) m(y | τ) overflowed its scale (no NaN results).
+    """Raise rather than return NaN summaries when the integral of p(τ) m(y | τ) is not finite.
 
-    The integrand is scaled by its maximum on the coarse scan; a peak far narrower than the
-    scan's spacing (thousands of precise studies) can exceed that by more than e^709.
+    The integrand is scaled by the largest value seen (scan, then refinement nodes), so this
+    guards against an integrand that is itself infinite or NaN somewhere, not against a scale.
     """
     bad = ~np.isfinite(total)
     if bad.any():
         idx = int(np.argmax(bad))
         raise RuntimeError(
-            f"the tau quadrature overflowed for the meta-analysis at index {idx} "
-            f"(k = {int(k[idx])}): the posterior of tau is too sharply peaked for the coarse "
-            "scan that scales its integrand."
+            f"the tau quadrature failed for the meta-analysis at index {idx} "
+            f"(k = {int(k[idx])}): the integral of prior times likelihood is not finite."
         )
 
 
@@ -593,6 +596,18 @@ def build_tau_grid(y: FloatArray, v: FloatArray, prior: TauPrior, mu_prior: MuPr
         t = (0.5 * (a + e))[:, None] + half[:, None] * _NODES[None, :]  # (P, 15)
         x = x_lo[:, None] + t.reshape(1, -1) * length[:, None]  # (B, 15P)
         g_new, mean_new, var_new, tau_new = _log_integrand_tau(prior, d, x)
+        g_top = g_new.max(axis=1)
+        bump = g_top > ref + _REF_SLACK
+        if bump.any():  # a peak the coarse scan stepped over: rescale to its height
+            new_ref = np.where(bump, g_top, ref)
+            rescale = np.exp(ref - new_ref)
+            for part in done_f:
+                part *= rescale[:, None, None]
+            for part in done_k:
+                part *= rescale[:, None]
+            total_est *= rescale
+            total2 *= rescale
+            ref = new_ref
         f = np.exp(g_new - ref[:, None]).reshape(b, -1, 15)
         mean_new = mean_new.reshape(b, -1, 15)
         var_new = var_new.reshape(b, -1, 15)

@@ -26,6 +26,7 @@ from fibrosim.meta._tau_quadrature import (
     _NODES,
     _PANEL_TOL,
     _QUARTER_RATIO,
+    _REF_SLACK,
     _SCAN,
     _SCAN_S,
     _START_PANELS,
@@ -142,9 +143,10 @@ def _build(y: FloatArray, v: FloatArray, prior: TauPrior, mu_prior: MuPrior) -> 
             done = _grow(done, n_done, cap)
         x, tau = panel_nodes(pending, _NODES, x_lo, length)
         lp = _log_prior_inside(prior, tau, vi)
-        pending, n_done, capped = panel_pass(
+        pending, n_done, capped, ref = panel_pass(
             pending, x, tau, lp, _WK, _WG7, v1, moments, prec0, m0c, const, centre, length,
             ref, tau_ref, second, sums, _PANEL_TOL, _QUARTER_RATIO, _MAX_PANELS, done, n_done,
+            _REF_SLACK,
         )  # fmt: skip
         if capped:
             warnings.warn(
