@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Callable
 from typing import Literal
 
 import numpy as np
@@ -26,99 +25,11 @@ from fibrosim._checks import check_choice, check_in_interval, check_level
 from fibrosim.meta._mixture_kernels import mixture_quantiles
 from fibrosim.warnings import ConvergenceWarning
 
-__all__ = ["Marginal", "NormalMixtureMarginal", "solve_increasing"]
+__all__ = ["Marginal", "NormalMixtureMarginal"]
 
 FloatArray = NDArray[np.float64]
 _LOG_SQRT_2PI = 0.5 * math.log(2 * math.pi)
 _CHUNK = 4_000_000  # elements of (rows, points, nodes) temporaries per chunk
-_EPS8 = 8 * float(np.finfo(np.float64).eps)  # rounding floor of the root tolerance
-
-
-def solve_increasing(
-    fun: Callable[[FloatArray, NDArray[np.intp]], FloatArray],
-    deriv: Callable[[FloatArray, NDArray[np.intp]], FloatArray],
-    lo: FloatArray,
-    hi: FloatArray,
-    x0: FloatArray,
-    *,
-    xtol: FloatArray,
-    maxiter: int = 200,
-    curvature: Callable[[FloatArray, NDArray[np.intp]], FloatArray] | None = None,
-    accept: FloatArray | None = None,
-) -> FloatArray:
-    """Root of an increasing function by Newton steps kept inside a shrinking bracket.
-
-    ``fun(x, active)`` and ``deriv(x, active)`` are evaluated only on the unconverged entries
-    (``active`` selects them from the full flat arrays).  A Newton step that leaves the bracket
-    is replaced by bisection, so the iteration always converges; it stops when the step is
-    below ``xtol``.  Entries whose start is NaN are returned as NaN.  With ``curvature`` (the
-    second derivative, called after ``deriv`` at the same point) the Newton step becomes
-    Halley's (cubic convergence), kept only when its correction factor lies in [0.5, 2]; a
-    Halley step below ``accept`` (chosen by the caller so that the cube of the step, the error
-    left after it, is far below ``xtol``) is taken as the last one, which saves the evaluation
-    that would only confirm convergence.
-    """
-    # (np.minimum/np.maximum and filled arrays instead of np.clip/np.broadcast_to: the arrays
-    # are often tiny and these calls' Python overhead dominated the solve)
-    lo = np.array(lo, dtype=np.float64)
-    hi = np.array(hi, dtype=np.float64)
-    x = np.minimum(np.maximum(np.asarray(x0, dtype=np.float64), lo), hi)
-    xtol_all = np.empty(x.shape)
-    xtol_all[...] = xtol
-    halley_tol = None
-    if curvature is not None and accept is not None:
-        halley_tol = np.empty(x.shape)
-        halley_tol[...] = accept
-    eps8 = _EPS8
-    active = ~np.isnan(x)  # NaN rows (padded studies of a ragged batch) stay NaN
-    for _ in range(maxiter):
-        idx = np.flatnonzero(active)
-        if idx.size == 0:
-            return x
-        # with every entry active (the usual first steps) the arrays are used whole: the
-        # same values without the gather and scatter copies
-        full = idx.size == x.size
-        xa = x if full else x[idx]
-        f = fun(xa, idx)
-        lo_a = np.where(f < 0, xa, lo if full else lo[idx])
-        hi_a = np.where(f > 0, xa, hi if full else hi[idx])
-        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-            slope = deriv(xa, idx)
-            step = f / slope
-            good = None
-            if curvature is not None:
-                # Halley: divide the Newton step by 1 - step·f''/(2f'); a factor far from 1
-                # means the quadratic model is poor there, and the Newton step is kept
-                factor = 1.0 - 0.5 * step * curvature(xa, idx) / slope
-                good = (factor >= 0.5) & (factor <= 2.0)
-                step = np.where(good, step / np.where(good, factor, 1.0), step)
-            xn = xa - step
-        # a Newton step below the tolerance means convergence, even if rounding puts it on
-        # the bracket's edge; otherwise a step leaving the bracket is replaced by bisection
-        tol = (xtol_all if full else xtol_all[idx]) + eps8 * np.abs(xa)  # never below rounding
-        stop = tol
-        if good is not None and halley_tol is not None:
-            stop = np.where(good, np.maximum(tol, halley_tol if full else halley_tol[idx]), tol)
-        abs_step = np.abs(step)
-        small = abs_step <= stop  # False for a NaN step
-        bad = ~small & ~((xn > lo_a) & (xn < hi_a))  # leaves the bracket, or NaN
-        if bad.any():
-            mid = np.where(np.isfinite(lo_a) & np.isfinite(hi_a), 0.5 * (lo_a + hi_a), xa)
-            xn = np.where(bad, mid, xn)
-        zero = f == 0
-        done = zero | small | (hi_a - lo_a <= tol)
-        if small.any():
-            xn = np.where(small, np.minimum(np.maximum(xn, lo_a), hi_a), xn)
-        if full:  # fresh arrays, nothing else refers to them
-            x, lo, hi = np.where(zero, xa, xn), lo_a, hi_a
-            active[done] = False
-        else:
-            x[idx] = np.where(zero, xa, xn)
-            lo[idx], hi[idx] = lo_a, hi_a
-            active[idx[done]] = False
-    raise RuntimeError(  # pragma: no cover - the bisection fallback converges in < 200 steps
-        "root search did not converge in 200 bracketed Newton steps."
-    )
 
 
 class Marginal:

@@ -5,11 +5,11 @@ over the components (N = hundreds of τ nodes), and a root takes a few bracketed
 so for one meta-analysis the per-call overhead of numpy dwarfs the arithmetic; compiled, one
 analysis and a batch run the same machine code on each row (:mod:`fibrosim._jit`).
 
-The solve is the one of :func:`fibrosim.meta._mixture.solve_increasing`: Halley steps (Newton
-when the correction factor leaves [0.5, 2]) kept inside a shrinking bracket, bisection when a
-step leaves it, stopped when the step is below ``xtol`` (a Halley step below ``accept`` is the
-last one).  It starts from the Cornish-Fisher expansion with the mixture's skewness and
-excess kurtosis and is bracketed by the smallest and largest component quantiles.
+The solve (:func:`newton_update`, shared with the τ quantiles): Halley steps (Newton when the
+correction factor leaves [0.5, 2]) kept inside a shrinking bracket, bisection when a step
+leaves it, stopped when the step is below ``xtol`` (a Halley step below ``accept`` is the last
+one).  It starts from the Cornish-Fisher expansion with the mixture's skewness and excess
+kurtosis and is bracketed by the smallest and largest component quantiles.
 """
 
 from __future__ import annotations
@@ -57,9 +57,17 @@ def newton_update(
     xtol: float,
     accept: float,
 ) -> tuple[float, float, float, bool]:
-    """One bracketed Newton/Halley step: the new point, bracket and whether it converged.
+    """One bracketed Newton/Halley step on an increasing function: new point, bracket, done.
 
-    Element by element the step of :func:`fibrosim.meta._mixture.solve_increasing`.
+    ``f``, ``slope`` and ``curv`` are the function and its first two derivatives at ``x``;
+    ``[lo, hi]`` brackets the root and shrinks to the side of ``x`` that keeps it.  With
+    ``halley`` the Newton step f/f' is divided by 1 - (f/f')·f''/(2f') when that factor lies
+    in [0.5, 2] (cubic convergence); otherwise it stays Newton's.  A step leaving the bracket
+    (or NaN) is replaced by bisection, so the iteration always converges.  Converged: the step
+    is below ``xtol`` (+ rounding of x), or below ``accept`` for a Halley step (the caller
+    chooses ``accept`` so that the cube of the step, the error left, is far below ``xtol``,
+    which saves the evaluation that would only confirm convergence), or f = 0, or the bracket
+    is narrower than the tolerance.
     """
     lo_a = x if f < 0 else lo
     hi_a = x if f > 0 else hi
