@@ -912,3 +912,15 @@ def test_sharp_peak_between_scan_points_matches_fine_grid():
         assert post.mu.sd[i] == pytest.approx(mu_sd, rel=1e-10)
         assert post.tau.mean[i] == pytest.approx(tau_mean, abs=1e-10 * tau_sd)
         assert post.tau.sd[i] == pytest.approx(tau_sd, rel=1e-10)
+
+
+def test_single_path_buffers_grow_without_changing_results(monkeypatch):
+    # finished panels go to buffers that double when full; starting them at one panel forces
+    # every growth step, and the result must be the same numbers bit for bit
+    from fibrosim.meta import _tau_single
+
+    prior, mu_prior = fs.priors.HalfCauchy(0.5), fs.priors.Normal(0, 4)
+    want = _all_summaries(fs.meta.bayes_random_effects(RY, RV, prior, mu_prior))
+    monkeypatch.setattr(_tau_single, "_CAPACITY", 1)
+    got = _all_summaries(fs.meta.bayes_random_effects(RY, RV, prior, mu_prior))
+    np.testing.assert_array_equal(got, want)

@@ -50,6 +50,7 @@ from fibrosim.warnings import ConvergenceWarning, FragileEstimateWarning
 __all__ = ["build_single_tau_grid"]
 
 _Buffers = tuple[FloatArray, FloatArray, FloatArray, FloatArray, FloatArray, FloatArray]
+_CAPACITY = 64  # finished panels the buffers hold at first (typical analyses need 10-30)
 
 
 def _buffers(cap: int) -> _Buffers:
@@ -400,7 +401,7 @@ def _build(y: FloatArray, v: FloatArray, prior: TauPrior, mu_prior: MuPrior) -> 
 
     # adaptive Gauss-Kronrod panels on t in [0, 1]; finished panels go to growing buffers
     pending: FloatArray = _START_PANELS
-    cap = 64
+    cap = _CAPACITY
     done = _buffers(cap)
     n_done = 0
     sums = np.zeros(2)  # running totals of the finished panels' Kronrod sums (f, τ²·f)
