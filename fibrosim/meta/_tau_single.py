@@ -407,7 +407,7 @@ def _build(y: FloatArray, v: FloatArray, prior: TauPrior, mu_prior: MuPrior) -> 
     sums = np.zeros(2)  # running totals of the finished panels' Kronrod sums (f, τ²·f)
     while pending.shape[0]:
         if n_done + pending.shape[0] > cap:
-            cap = 2 * (n_done + pending.shape[0])
+            cap = max(2 * cap, n_done + pending.shape[0])
             done = _grow(done, n_done, cap)
         x, tau = panel_nodes(pending, _NODES, x_lo, length)
         lp = _log_prior_inside(prior, tau, vi)
