@@ -16,6 +16,9 @@ FloatArray = NDArray[np.float64]
 
 
 def _first_bad(mask: NDArray[np.bool_]) -> tuple[int, ...]:
+    """Index of the first True entry; ``()`` for a 0-d mask (a scalar has no index to name)."""
+    if mask.ndim == 0:
+        return ()
     return tuple(int(i) for i in np.argwhere(mask)[0])
 
 
@@ -39,8 +42,8 @@ def as_float_array(name: str, value: ArrayLike, *, allow_nan: bool = False) -> F
         raise TypeError(f"`{name}` must be numeric; got {value!r}.") from exc
     bad = np.isinf(arr) if allow_nan else ~np.isfinite(arr)
     if np.any(bad):
-        idx = _first_bad(np.atleast_1d(bad))
-        shown = np.atleast_1d(arr)[idx]
+        idx = _first_bad(bad)
+        shown = arr[idx]
         allowed = "finite or NaN (padding)" if allow_nan else "finite"
         raise ValueError(f"`{name}` must be {allowed}; got {shown}{_where(idx)}.")
     return arr
@@ -54,9 +57,9 @@ def check_positive(
     with np.errstate(invalid="ignore"):
         bad = (arr <= 0) if strict else (arr < 0)
     if np.any(bad):
-        idx = _first_bad(np.atleast_1d(bad))
+        idx = _first_bad(bad)
         rel = "> 0" if strict else ">= 0"
-        raise ValueError(f"`{name}` must be {rel}; got {np.atleast_1d(arr)[idx]}{_where(idx)}.")
+        raise ValueError(f"`{name}` must be {rel}; got {arr[idx]}{_where(idx)}.")
     return arr
 
 
@@ -78,12 +81,12 @@ def check_in_interval(
     if allow_nan:
         bad &= ~np.isnan(arr)
     if np.any(bad):
-        idx = _first_bad(np.atleast_1d(bad))
+        idx = _first_bad(bad)
         left = "[" if closed in ("both", "left") else "("
         right = "]" if closed in ("both", "right") else ")"
         raise ValueError(
             f"`{name}` must lie in {left}{low}, {high}{right}; "
-            f"got {np.atleast_1d(arr)[idx]}{_where(idx)}."
+            f"got {arr[idx]}{_where(idx)}."
         )
     return arr
 
@@ -98,14 +101,14 @@ def check_integer(name: str, value: ArrayLike, *, minimum: int | None = None) ->
     arr = as_float_array(name, value)
     bad = arr != np.round(arr)
     if np.any(bad):
-        idx = _first_bad(np.atleast_1d(bad))
+        idx = _first_bad(bad)
         raise ValueError(
-            f"`{name}` must be a whole number; got {np.atleast_1d(arr)[idx]}{_where(idx)}."
+            f"`{name}` must be a whole number; got {arr[idx]}{_where(idx)}."
         )
     if minimum is not None and np.any(arr < minimum):
-        idx = _first_bad(np.atleast_1d(arr < minimum))
+        idx = _first_bad(arr < minimum)
         raise ValueError(
-            f"`{name}` must be >= {minimum}; got {np.atleast_1d(arr)[idx]:g}{_where(idx)}."
+            f"`{name}` must be >= {minimum}; got {arr[idx]:g}{_where(idx)}."
         )
     return arr
 
