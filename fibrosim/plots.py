@@ -18,6 +18,7 @@ from numpy.typing import ArrayLike, NDArray
 from scipy import stats
 
 from fibrosim._checks import as_float_array, check_level
+from fibrosim.meta._inputs import check_yv
 
 FloatArray = NDArray[np.float64]
 
@@ -28,20 +29,6 @@ def _axes(ax: Axes | None) -> Axes:
     if ax is None:
         _, ax = plt.subplots()
     return ax
-
-
-def _check_yv(yi: ArrayLike, vi: ArrayLike) -> tuple[FloatArray, FloatArray]:
-    y = as_float_array("yi", yi)
-    v = as_float_array("vi", vi)
-    if y.ndim != 1 or y.shape != v.shape or len(y) == 0:
-        raise ValueError(
-            f"`yi` and `vi` must be non-empty 1-D arrays of the same length; got shapes "
-            f"{y.shape} and {v.shape}."
-        )
-    if np.any(v <= 0):
-        i = int(np.argmax(v <= 0))
-        raise ValueError(f"`vi` must be > 0; got {v[i]} at index {i}.")
-    return y, v
 
 
 def _identity(x: FloatArray) -> FloatArray:
@@ -96,7 +83,7 @@ def forest(
     >>> from fibrosim.plots import forest
     >>> ax = forest([0.2, 0.5, 0.1], [0.04, 0.09, 0.05], labels=["A", "B", "C"])
     """
-    y, v = _check_yv(yi, vi)
+    y, v = check_yv(yi, vi, min_k=1)
     level = check_level("level", level)
     k = len(y)
     if labels is None:
@@ -228,7 +215,7 @@ def funnel(
     >>> from fibrosim.plots import funnel
     >>> ax = funnel([0.2, 0.5, 0.1, 0.4], [0.04, 0.09, 0.05, 0.02])
     """
-    y, v = _check_yv(yi, vi)
+    y, v = check_yv(yi, vi, min_k=1)
     levels = [] if contours is None else [float(c) for c in contours]
     for c in levels:
         check_level("contours", c)

@@ -150,3 +150,7 @@ def test_plot_input_errors() -> None:
         power_curve([1.0, 2.0], [0.5, 0.6, 0.7])
     with pytest.raises(ValueError, match=r"`vi` must be > 0; got 0.0 at index 0"):
         funnel([0.1, 0.2], [0.0, 0.1])
+    with pytest.raises(ValueError, match=r"`yi` and `vi` hold no studies \(length 0\)"):
+        forest([], [])
+    with pytest.raises(ValueError, match=r"`yi` and `vi` must be 1-D arrays of the same length"):
+        forest([0.1, 0.2], [0.1])

@@ -60,5 +60,7 @@ def check_yv(
         i = int(np.argmax(v <= 0))
         raise ValueError(f"`vi` must be > 0; got {v[i]} at index {i}.")
     if len(y) < min_k:
+        if len(y) == 0:
+            raise ValueError("`yi` and `vi` hold no studies (length 0).")
         raise ValueError(f"this diagnostic needs k >= {min_k} studies; got k = {len(y)}.")
     return y, v
