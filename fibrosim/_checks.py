@@ -85,8 +85,7 @@ def check_in_interval(
         left = "[" if closed in ("both", "left") else "("
         right = "]" if closed in ("both", "right") else ")"
         raise ValueError(
-            f"`{name}` must lie in {left}{low}, {high}{right}; "
-            f"got {arr[idx]}{_where(idx)}."
+            f"`{name}` must lie in {left}{low}, {high}{right}; got {arr[idx]}{_where(idx)}."
         )
     return arr
 
@@ -102,14 +101,10 @@ def check_integer(name: str, value: ArrayLike, *, minimum: int | None = None) ->
     bad = arr != np.round(arr)
     if np.any(bad):
         idx = _first_bad(bad)
-        raise ValueError(
-            f"`{name}` must be a whole number; got {arr[idx]}{_where(idx)}."
-        )
+        raise ValueError(f"`{name}` must be a whole number; got {arr[idx]}{_where(idx)}.")
     if minimum is not None and np.any(arr < minimum):
         idx = _first_bad(arr < minimum)
-        raise ValueError(
-            f"`{name}` must be >= {minimum}; got {arr[idx]:g}{_where(idx)}."
-        )
+        raise ValueError(f"`{name}` must be >= {minimum}; got {arr[idx]:g}{_where(idx)}.")
     return arr
 
 
