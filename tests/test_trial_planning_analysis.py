@@ -325,11 +325,15 @@ def test_dichotomising_costs_power_beyond_monte_carlo_error(
     h1 = sim[sim["true latent difference"] < 0].set_index("analysis")
     rate, mcse = h1["rejection rate"], h1["MCSE"]
     primary = "ANCOVA on follow-up (complete cases)"
-    assert len(h1) == 4
+    assert len(h1) == 5
     for label in h1.index.drop(primary):
         # independent streams: the SE of the difference is sqrt(mcse1^2 + mcse2^2)
         se = math.hypot(mcse[primary], mcse[label])
         assert rate[primary] - rate[label] > K_MCSE * se
+    # Fisher's exact test is conservative against the two-proportion z test at this size
+    z_test = "responders >= 30 % (complete cases)"
+    fisher = "responders >= 30 %, Fisher's exact test (complete cases)"
+    assert rate[z_test] - rate[fisher] > K_MCSE * math.hypot(mcse[z_test], mcse[fisher])
     # bounded, rounded scores and MAR dropout do not inflate the ANCOVA type-I error
     h0 = sim[sim["true latent difference"] == 0].iloc[0]
     assert abs(h0["rejection rate"] - 0.05) < K_MCSE * h0["MCSE"]
