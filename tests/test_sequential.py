@@ -102,6 +102,58 @@ def test_matches_rpact_unit_tests(case: dict[str, Any]) -> None:
         np.testing.assert_array_equal(design.lower, -design.upper)
 
 
+RPACT_DESIGNS = json.loads(
+    (Path(__file__).parent / "data" / "rpact_design_reference.json").read_text()
+)
+
+
+def test_rpact_design_grid_is_complete() -> None:
+    # guard: 7 boundary families x K = 2, 3, 5 x one- and two-sided, 8 unequal-look designs,
+    # 6 beta-spending futility designs (3 functions, binding and not)
+    designs = RPACT_DESIGNS["designs"]
+    assert len(designs) == 56 and RPACT_DESIGNS["rpact_version"] == "3.3.4"
+    assert sum(d["fibrosim"]["sided"] == 2 for d in designs) == 25
+    assert sum("futility" in d["fibrosim"] for d in designs) == 6
+
+
+@pytest.mark.validation
+@pytest.mark.parametrize(
+    "ref", RPACT_DESIGNS["designs"], ids=[d["call"][26:-1] for d in RPACT_DESIGNS["designs"]]
+)
+def test_matches_rpact_designs(ref: dict[str, Any]) -> None:
+    # Tolerances: fibrosim's default grid is within 2.4e-7 of a 2001-point grid on the z scale
+    # and rpact's 91-point Newton-Cotes rule is accurate to ~1e-7 (its unit tests' tolerance),
+    # so bounds get 3e-7; probabilities, inflation and expected sizes (smooth in the bounds)
+    # 5e-7; the drift² ("shift", ~10) 5e-7 relative.
+    args = dict(ref["fibrosim"])
+    if "futility" in args:
+        args["futility"] = tuple(args["futility"])
+    design = sq.gs_bounds(**args)
+    np.testing.assert_allclose(design.upper, ref["criticalValues"], rtol=0, atol=3e-7)
+    np.testing.assert_allclose(design.alpha_spent, ref["alphaSpent"], rtol=0, atol=5e-7)
+    np.testing.assert_allclose(design.nominal_p, ref["stageLevels"], rtol=0, atol=5e-7)
+    assert design.inflation is not None and design.drift is not None
+    assert abs(design.inflation - ref["inflationFactor"]) < 5e-7
+    assert abs(design.drift**2 - ref["shift"]) < 5e-7 * ref["shift"]
+    up, _ = sq.gs_crossing(design.upper, design.lower, design.timing, design.drift)
+    np.testing.assert_allclose(np.cumsum(up), ref["power"], rtol=0, atol=5e-7)
+    assert abs(design.asn_h1 - ref["averageSampleNumber1"]) < 5e-7
+    assert abs(design.asn_h0 - ref["averageSampleNumber0"]) < 5e-7
+    if "futilityBounds" in ref:
+        np.testing.assert_allclose(design.lower[:-1], ref["futilityBounds"], rtol=0, atol=3e-7)
+        np.testing.assert_allclose(design.beta_spent, ref["betaSpent"], rtol=0, atol=5e-7)
+
+
+def test_obrien_fleming_beta_spending_depends_on_beta() -> None:
+    # rpact's bsOF spends 2 (1 - Phi(z_{1 - beta/2} / sqrt(t))) of beta: a small fraction
+    # early (it once spent all of beta at the first look)
+    design = sq.gs_bounds(3, 0.025, "ld-obf", beta=0.2, futility="ld-obf")
+    assert design.beta_spent is not None
+    z = stats.norm.isf(0.1)
+    expected = 2.0 * stats.norm.sf(z / np.sqrt(design.timing))
+    np.testing.assert_allclose(design.beta_spent, expected, rtol=1e-6)
+
+
 @pytest.mark.parametrize("k", [2, 3, 4, 5])
 def test_two_sided_lan_demets_obf_spends_one_sided_function_at_half_alpha(k: int) -> None:
     # rpact's two-sided asOF spends 4 (1 - Phi(z_{1 - alpha/4} / sqrt(t))): per side the

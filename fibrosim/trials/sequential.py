@@ -232,7 +232,13 @@ def _check_spending(spending: SpendingFunction, timing: FloatArray, name: str) -
     return frac
 
 
-def _futility_fraction(futility: object, timing: FloatArray) -> FloatArray:
+def _futility_fraction(futility: object, timing: FloatArray, beta: float) -> FloatArray:
+    """Cumulative fraction of ``beta`` spent on futility at each analysis.
+
+    The O'Brien-Fleming-type function depends on the level it spends (rpact's ``bsOF``:
+    ``2 (1 - Phi(z_{1 - beta/2} / sqrt(t)))``), so ``beta`` is passed on; the others are
+    fractions of t alone.
+    """
     if callable(futility):
         return _check_spending(futility, timing, "futility")
     kind, param = (futility, None) if isinstance(futility, str) else (None, None)
@@ -247,7 +253,7 @@ def _futility_fraction(futility: object, timing: FloatArray) -> FloatArray:
     value = default if param is None else float(as_float_array("futility parameter", param))
     if kind == "power" and value <= 0:
         raise ValueError(f"the futility 'power' parameter must be > 0; got {value}.")
-    return _spending_fraction(str(kind), timing, 1.0, value)
+    return _spending_fraction(str(kind), timing, beta, value)
 
 
 def gs_bounds(
@@ -399,7 +405,7 @@ def gs_bounds(
         if futility is None:
             drift = _drift_for_power(upper, lower, t, 1.0 - b, eta_fixed)
         else:
-            cum_beta = b * _futility_fraction(futility, t)
+            cum_beta = b * _futility_fraction(futility, t, b)
             fixed_upper = None if binding else upper
             alpha_for_binding = cum_alpha if binding else None
 
