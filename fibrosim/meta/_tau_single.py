@@ -21,6 +21,14 @@ import warnings
 import numpy as np
 
 from fibrosim._jit import jit
+from fibrosim.meta._tau_integrand import (
+    _check_proper,
+    _Data,
+    _log_prior_inside,
+    _make_data,
+    _mass_below,
+    _moment_exists,
+)
 from fibrosim.meta._tau_kernels import loglik_nodes
 from fibrosim.meta._tau_quadrature import (
     _DROP,
@@ -36,13 +44,7 @@ from fibrosim.meta._tau_quadrature import (
     _WK,
     FloatArray,
     TauGrid,
-    _check_proper,
     _check_total,
-    _Data,
-    _log_prior_inside,
-    _make_data,
-    _mass_below,
-    _moment_exists,
 )
 from fibrosim.meta.priors import Jeffreys, MuPrior, TauPrior
 from fibrosim.warnings import ConvergenceWarning, FragileEstimateWarning
