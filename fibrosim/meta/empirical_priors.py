@@ -1,16 +1,162 @@
-"""Empirical heterogeneity priors from published tables: Turner et al. (2015), Rhodes et al. (2015).
+"""Empirical heterogeneity priors on log τ²: Turner et al. (2015), Rhodes et al. (2015).
 
-The tables are data (``studies/priors/turner2015.csv`` and ``rhodes2015.csv``, with their
-citation and transcription notes in the ``.toml`` beside them), read through
-:func:`fibrosim.studies.load`; this module only looks up a setting and returns the prior object
-of :mod:`fibrosim.meta.priors`.
+The published predictive distributions are stated on log τ²: log-normal (Turner, binary
+outcomes) and log-t with 5 df (Rhodes, continuous outcomes).  :class:`LogNormalTau2` and
+:class:`LogTTau2` convert them to τ with the Jacobian: if log τ² = 2 log τ has density g, then
+p(τ) = g(2 log τ) · 2 / τ.  The tables are data (``studies/priors/turner2015.csv`` and
+``rhodes2015.csv``, with their citation and transcription notes in the ``.toml`` beside them),
+read through :func:`fibrosim.studies.load`; :func:`turner2015` and :func:`rhodes2015` look up a
+setting and return the prior.  All are re-exported by :mod:`fibrosim.meta.priors`.
 """
 
 from __future__ import annotations
 
-from fibrosim.meta.priors import LogNormalTau2, LogTTau2
+import math
+from dataclasses import dataclass, field
+from typing import ClassVar
 
-__all__ = ["rhodes2015", "turner2015"]
+import numpy as np
+from scipy import special, stats
+
+from fibrosim.meta._tau_prior_base import FloatArray, TauPrior, _scalar
+
+__all__ = ["LogNormalTau2", "LogTTau2", "rhodes2015", "turner2015"]
+
+
+@dataclass(frozen=True, slots=True, repr=False)
+class LogNormalTau2(TauPrior):
+    """Log-normal prior on τ²: log τ² ~ N(``mu``, ``sigma``²) (Turner et al. 2015).
+
+    On τ this is log-normal with meanlog ``mu``/2 and sdlog ``sigma``/2; the density on τ is
+    g(2 log τ)·2/τ with g the normal density of log τ².
+
+    Parameters
+    ----------
+    mu : float
+        Mean of log τ².
+    sigma : float
+        > 0 standard deviation of log τ².
+    setting : str
+        Label of the table cell (set by :func:`turner2015`).
+    """
+
+    mu: float = -2.56
+    sigma: float = 1.74
+    setting: str = field(default="", compare=False)
+    reference: ClassVar[str] = (
+        "Turner RM, Jackson D, Wei Y, Thompson SG, Higgins JPT. Predictive distributions for "
+        "between-study heterogeneity and simple methods for their application in Bayesian "
+        "meta-analysis. Stat Med 2015;34(6):984-998. doi:10.1002/sim.6381"
+    )
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "mu", _scalar("mu", self.mu, positive=False))
+        object.__setattr__(self, "sigma", _scalar("sigma", self.sigma))
+
+    @property
+    def typical_scale(self) -> float:
+        """Prior median of τ, exp(mu/2)."""
+        return math.exp(self.mu / 2)
+
+    def _logpdf_pos(self, tau: FloatArray) -> FloatArray:
+        z = (2.0 * np.log(tau) - self.mu) / self.sigma
+        return np.asarray(
+            -0.5 * z * z
+            - 0.5 * math.log(2 * math.pi)
+            - math.log(self.sigma)
+            + math.log(2.0)
+            - np.log(tau)
+        )
+
+    def _logpdf_zero(self) -> float:
+        return -math.inf
+
+    def _cdf_pos(self, tau: FloatArray) -> FloatArray:
+        return np.asarray(special.ndtr((2.0 * np.log(tau) - self.mu) / self.sigma))
+
+    def _quantile(self, q: FloatArray) -> FloatArray:
+        with np.errstate(over="ignore"):
+            return np.asarray(np.exp(0.5 * (self.mu + self.sigma * special.ndtri(q))))
+
+    def __repr__(self) -> str:
+        label = f", setting={self.setting!r}" if self.setting else ""
+        return f"LogNormalTau2(mu={self.mu:g}, sigma={self.sigma:g}{label})"
+
+
+@dataclass(frozen=True, slots=True, repr=False)
+class LogTTau2(TauPrior):
+    """Log-Student-t prior on τ²: log τ² ~ t_df(``location``, ``scale``) (Rhodes et al. 2015).
+
+    Rhodes et al. use df = 5.  The density on τ is g(2 log τ)·2/τ with g the scaled t density of
+    log τ²; it is unbounded (but integrable) at τ = 0 and decays like τ⁻¹(log τ)^-(df+1).
+
+    Parameters
+    ----------
+    location : float
+        Location of log τ².
+    scale : float
+        > 0 scale of log τ².
+    df : float
+        > 0 degrees of freedom (default 5).
+    setting : str
+        Label of the table cell (set by :func:`rhodes2015`).
+    """
+
+    location: float = -3.44
+    scale: float = 2.59
+    df: float = 5.0
+    setting: str = field(default="", compare=False)
+    reference: ClassVar[str] = (
+        "Rhodes KM, Turner RM, Higgins JPT. Predictive distributions were developed for the "
+        "extent of heterogeneity in meta-analyses of continuous outcome data. J Clin Epidemiol "
+        "2015;68(1):52-60. doi:10.1016/j.jclinepi.2014.08.012"
+    )
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "location", _scalar("location", self.location, positive=False))
+        object.__setattr__(self, "scale", _scalar("scale", self.scale))
+        object.__setattr__(self, "df", _scalar("df", self.df))
+
+    @property
+    def tail_exponent(self) -> float:
+        """1 (with an extra (log τ)^-(df+1) factor)."""
+        return 1.0
+
+    @property
+    def tail_log_power(self) -> float:
+        """The degrees of freedom + 1."""
+        return self.df + 1.0
+
+    @property
+    def typical_scale(self) -> float:
+        """Prior median of τ, exp(location/2)."""
+        return math.exp(self.location / 2)
+
+    def _logpdf_pos(self, tau: FloatArray) -> FloatArray:
+        log_tau = np.log(tau)
+        return np.asarray(
+            stats.t.logpdf(2.0 * log_tau, self.df, loc=self.location, scale=self.scale)
+            + math.log(2.0)
+            - log_tau
+        )
+
+    def _logpdf_zero(self) -> float:
+        return math.inf
+
+    def _cdf_pos(self, tau: FloatArray) -> FloatArray:
+        return np.asarray(
+            stats.t.cdf(2.0 * np.log(tau), self.df, loc=self.location, scale=self.scale)
+        )
+
+    def _quantile(self, q: FloatArray) -> FloatArray:
+        with np.errstate(over="ignore"):
+            return np.asarray(
+                np.exp(0.5 * stats.t.ppf(q, self.df, loc=self.location, scale=self.scale))
+            )
+
+    def __repr__(self) -> str:
+        label = f", setting={self.setting!r}" if self.setting else ""
+        return f"LogTTau2(location={self.location:g}, scale={self.scale:g}, df={self.df:g}{label})"
 
 
 def _table_rows(name: str) -> tuple[dict[str, str | float], ...]:

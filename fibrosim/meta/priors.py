@@ -1,14 +1,11 @@
 """Priors for the normal-normal random-effects model: heterogeneity τ and overall effect μ.
 
 Every τ prior is a density on τ ≥ 0 (the between-study standard deviation), with ``pdf``,
-``logpdf``, ``cdf`` and ``quantile`` in τ.  The empirical priors of Turner et al. (2015) and
-Rhodes et al. (2015) are stated on log τ²; :class:`LogNormalTau2` and :class:`LogTTau2` convert
-them to τ with the Jacobian: if log τ² = 2 log τ has density g, then p(τ) = g(2 log τ) · 2 / τ.
-
-The empirical tables are data, not code: :func:`turner2015` and :func:`rhodes2015` read
-``studies/priors/turner2015.csv`` and ``rhodes2015.csv``, whose metadata files (``*.toml``) carry
-the citation, DOI and the transcription check; they are read through
-:func:`fibrosim.studies.load`, so they are validated like every other dataset.
+``logpdf``, ``cdf`` and ``quantile`` in τ (the common machinery is
+:class:`fibrosim.meta._tau_prior_base.TauPrior`).  This module holds the parametric families and
+re-exports the empirical priors of Turner et al. (2015) and Rhodes et al. (2015), stated on
+log τ², from :mod:`fibrosim.meta.empirical_priors` (:class:`LogNormalTau2`, :class:`LogTTau2`,
+:func:`turner2015`, :func:`rhodes2015`), so that ``fs.priors`` offers every prior.
 
 Priors on μ: :class:`Normal` and :class:`Flat` (``mu_prior=None`` means flat).
 
@@ -29,14 +26,16 @@ doi:10.1016/j.jclinepi.2014.08.012
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import ClassVar
 
 import numpy as np
-from numpy.typing import ArrayLike, NDArray
+from numpy.typing import ArrayLike
 from scipy import special, stats
 
-from fibrosim._checks import as_float_array, check_in_interval, check_positive
+from fibrosim._checks import check_positive
+from fibrosim.meta._tau_prior_base import FloatArray, TauPrior, _scalar
+from fibrosim.meta.empirical_priors import LogNormalTau2, LogTTau2, rhodes2015, turner2015
 
 __all__ = [
     "Exponential",
@@ -55,8 +54,6 @@ __all__ = [
     "turner2015",
 ]
 
-FloatArray = NDArray[np.float64]
-
 _GELMAN_2006 = (
     "Gelman A. Prior distributions for variance parameters in hierarchical models. "
     "Bayesian Anal 2006;1(3):515-534. doi:10.1214/06-BA117A"
@@ -67,131 +64,6 @@ _ROVER_2020 = (
 )
 
 
-def _tau_values(tau: ArrayLike) -> FloatArray:
-    """τ as a float array; ±inf allowed (cdf(inf) = 1), NaN rejected."""
-    try:
-        out = np.asarray(tau, dtype=np.float64)
-    except (TypeError, ValueError) as exc:
-        raise TypeError(f"`tau` must be numeric; got {tau!r}.") from exc
-    if np.any(np.isnan(out)):
-        raise ValueError(f"`tau` must not be NaN; got {tau!r}.")
-    return out
-
-
-def _scalar(name: str, value: float, *, positive: bool = True) -> float:
-    arr = check_positive(name, value) if positive else as_float_array(name, value)
-    if arr.ndim != 0:
-        raise ValueError(f"`{name}` must be a scalar; got an array of shape {arr.shape}.")
-    return float(arr)
-
-
-@dataclass(frozen=True, slots=True, repr=False)
-class TauPrior:
-    """Base class of the priors on the heterogeneity standard deviation τ.
-
-    Subclasses implement ``_logpdf_pos`` (log density at τ > 0 inside the support) and, when
-    proper, ``_cdf_pos`` and ``_quantile``.  Densities are 0 outside the support.
-
-    Attributes
-    ----------
-    reference : str
-        Citation of the paper that proposes or motivates the prior.
-    proper : bool
-        Whether the density integrates to one.  Improper priors have no ``cdf``/``quantile`` and
-        their ``pdf`` is the unnormalised density.
-    tail_exponent : float
-        ``e`` such that the density decays like τ^(-e) as τ → ∞ (``inf`` when it decays faster
-        than any power).  The posterior uses it to decide which moments exist.
-    tail_log_power : float
-        Extra logarithmic decay (density ~ τ^(-e) (log τ)^(-m)); only the log-t prior has one.
-    """
-
-    reference: ClassVar[str] = ""
-
-    @property
-    def proper(self) -> bool:
-        """Whether the density integrates to one."""
-        return True
-
-    @property
-    def tail_log_power(self) -> float:
-        """Extra logarithmic decay of the density's tail (0 unless log-t)."""
-        return 0.0
-
-    @property
-    def tail_exponent(self) -> float:
-        """Power-law decay of the density as τ → ∞ (``inf`` for lighter tails)."""
-        return math.inf
-
-    @property
-    def support(self) -> tuple[float, float]:
-        """``(lower, upper)`` bounds of τ."""
-        return (0.0, math.inf)
-
-    @property
-    def typical_scale(self) -> float:
-        """A τ value where the prior has mass (used to place the posterior's quadrature window)."""
-        return 1.0
-
-    # -- densities -------------------------------------------------------------------------
-    def _logpdf_pos(self, tau: FloatArray) -> FloatArray:
-        raise NotImplementedError
-
-    def _cdf_pos(self, tau: FloatArray) -> FloatArray:
-        raise NotImplementedError
-
-    def _quantile(self, q: FloatArray) -> FloatArray:
-        raise NotImplementedError
-
-    def logpdf(self, tau: ArrayLike) -> FloatArray:
-        """Log density at ``tau`` (``-inf`` outside the support)."""
-        t = _tau_values(tau)
-        lo, hi = self.support
-        inside = (t >= lo) & (t <= hi) & np.isfinite(t) & (t > 0)
-        out = np.full(t.shape, -np.inf)
-        if np.any(inside):
-            out[inside] = self._logpdf_pos(t[inside])
-        at_zero = (t == 0) & (lo == 0)
-        if np.any(at_zero):
-            out[at_zero] = self._logpdf_zero()
-        return out
-
-    def _logpdf_zero(self) -> float:
-        """Log density at τ = 0 (limit from the right)."""
-        return float(self._logpdf_pos(np.array([1e-300]))[0])
-
-    def pdf(self, tau: ArrayLike) -> FloatArray:
-        """Density at ``tau`` (0 outside the support)."""
-        return np.exp(self.logpdf(tau))
-
-    def cdf(self, tau: ArrayLike) -> FloatArray:
-        """P(τ ≤ ``tau``)."""
-        if not self.proper:
-            raise ValueError(f"{self!r} is improper: it has no cdf.")
-        t = _tau_values(tau)
-        lo, hi = self.support
-        out = np.where(t >= hi, 1.0, 0.0)
-        inside = (t > lo) & (t < hi)
-        if np.any(inside):
-            out[inside] = self._cdf_pos(t[inside])
-        return out
-
-    def quantile(self, q: ArrayLike) -> FloatArray:
-        """The τ value with P(τ ≤ value) = ``q``, for q in [0, 1]."""
-        if not self.proper:
-            raise ValueError(f"{self!r} is improper: it has no quantile function.")
-        qq = check_in_interval("q", q, 0.0, 1.0)
-        return np.asarray(self._quantile(qq), dtype=np.float64)
-
-    def _mass_below(self, tau: FloatArray) -> FloatArray:
-        """∫_0^tau p(t) dt, also for improper priors (used by the posterior's lower tail)."""
-        return self.cdf(tau)
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}()"
-
-
-# -- half distributions ----------------------------------------------------------------------
 @dataclass(frozen=True, slots=True, repr=False)
 class HalfNormal(TauPrior):
     """Half-normal prior on τ with the given ``scale`` (the sd of the parent normal).
@@ -517,143 +389,6 @@ class Jeffreys(TauPrior):
         return "Jeffreys()" if self.vi is None else f"Jeffreys(vi=<{len(self.vi)} variances>)"
 
 
-# -- empirical priors on log τ² ----------------------------------------------------------------
-@dataclass(frozen=True, slots=True, repr=False)
-class LogNormalTau2(TauPrior):
-    """Log-normal prior on τ²: log τ² ~ N(``mu``, ``sigma``²) (Turner et al. 2015).
-
-    On τ this is log-normal with meanlog ``mu``/2 and sdlog ``sigma``/2; the density on τ is
-    g(2 log τ)·2/τ with g the normal density of log τ².
-
-    Parameters
-    ----------
-    mu : float
-        Mean of log τ².
-    sigma : float
-        > 0 standard deviation of log τ².
-    setting : str
-        Label of the table cell (set by :func:`turner2015`).
-    """
-
-    mu: float = -2.56
-    sigma: float = 1.74
-    setting: str = field(default="", compare=False)
-    reference: ClassVar[str] = (
-        "Turner RM, Jackson D, Wei Y, Thompson SG, Higgins JPT. Predictive distributions for "
-        "between-study heterogeneity and simple methods for their application in Bayesian "
-        "meta-analysis. Stat Med 2015;34(6):984-998. doi:10.1002/sim.6381"
-    )
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "mu", _scalar("mu", self.mu, positive=False))
-        object.__setattr__(self, "sigma", _scalar("sigma", self.sigma))
-
-    @property
-    def typical_scale(self) -> float:
-        """Prior median of τ, exp(mu/2)."""
-        return math.exp(self.mu / 2)
-
-    def _logpdf_pos(self, tau: FloatArray) -> FloatArray:
-        z = (2.0 * np.log(tau) - self.mu) / self.sigma
-        return np.asarray(
-            -0.5 * z * z
-            - 0.5 * math.log(2 * math.pi)
-            - math.log(self.sigma)
-            + math.log(2.0)
-            - np.log(tau)
-        )
-
-    def _logpdf_zero(self) -> float:
-        return -math.inf
-
-    def _cdf_pos(self, tau: FloatArray) -> FloatArray:
-        return np.asarray(special.ndtr((2.0 * np.log(tau) - self.mu) / self.sigma))
-
-    def _quantile(self, q: FloatArray) -> FloatArray:
-        with np.errstate(over="ignore"):
-            return np.asarray(np.exp(0.5 * (self.mu + self.sigma * special.ndtri(q))))
-
-    def __repr__(self) -> str:
-        label = f", setting={self.setting!r}" if self.setting else ""
-        return f"LogNormalTau2(mu={self.mu:g}, sigma={self.sigma:g}{label})"
-
-
-@dataclass(frozen=True, slots=True, repr=False)
-class LogTTau2(TauPrior):
-    """Log-Student-t prior on τ²: log τ² ~ t_df(``location``, ``scale``) (Rhodes et al. 2015).
-
-    Rhodes et al. use df = 5.  The density on τ is g(2 log τ)·2/τ with g the scaled t density of
-    log τ²; it is unbounded (but integrable) at τ = 0 and decays like τ⁻¹(log τ)^-(df+1).
-
-    Parameters
-    ----------
-    location : float
-        Location of log τ².
-    scale : float
-        > 0 scale of log τ².
-    df : float
-        > 0 degrees of freedom (default 5).
-    setting : str
-        Label of the table cell (set by :func:`rhodes2015`).
-    """
-
-    location: float = -3.44
-    scale: float = 2.59
-    df: float = 5.0
-    setting: str = field(default="", compare=False)
-    reference: ClassVar[str] = (
-        "Rhodes KM, Turner RM, Higgins JPT. Predictive distributions were developed for the "
-        "extent of heterogeneity in meta-analyses of continuous outcome data. J Clin Epidemiol "
-        "2015;68(1):52-60. doi:10.1016/j.jclinepi.2014.08.012"
-    )
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "location", _scalar("location", self.location, positive=False))
-        object.__setattr__(self, "scale", _scalar("scale", self.scale))
-        object.__setattr__(self, "df", _scalar("df", self.df))
-
-    @property
-    def tail_exponent(self) -> float:
-        """1 (with an extra (log τ)^-(df+1) factor)."""
-        return 1.0
-
-    @property
-    def tail_log_power(self) -> float:
-        """The degrees of freedom + 1."""
-        return self.df + 1.0
-
-    @property
-    def typical_scale(self) -> float:
-        """Prior median of τ, exp(location/2)."""
-        return math.exp(self.location / 2)
-
-    def _logpdf_pos(self, tau: FloatArray) -> FloatArray:
-        log_tau = np.log(tau)
-        return np.asarray(
-            stats.t.logpdf(2.0 * log_tau, self.df, loc=self.location, scale=self.scale)
-            + math.log(2.0)
-            - log_tau
-        )
-
-    def _logpdf_zero(self) -> float:
-        return math.inf
-
-    def _cdf_pos(self, tau: FloatArray) -> FloatArray:
-        return np.asarray(
-            stats.t.cdf(2.0 * np.log(tau), self.df, loc=self.location, scale=self.scale)
-        )
-
-    def _quantile(self, q: FloatArray) -> FloatArray:
-        with np.errstate(over="ignore"):
-            return np.asarray(
-                np.exp(0.5 * stats.t.ppf(q, self.df, loc=self.location, scale=self.scale))
-            )
-
-    def __repr__(self) -> str:
-        label = f", setting={self.setting!r}" if self.setting else ""
-        return f"LogTTau2(location={self.location:g}, scale={self.scale:g}, df={self.df:g}{label})"
-
-
 # -- priors on μ -------------------------------------------------------------------------------
 @dataclass(frozen=True, slots=True, repr=False)
 class MuPrior:
@@ -702,7 +437,3 @@ class Flat(MuPrior):
 
     def __repr__(self) -> str:
         return "Flat()"
-
-
-# the empirical tables live in their own module; re-exported so fs.priors.turner2015 works
-from fibrosim.meta.empirical_priors import rhodes2015, turner2015  # noqa: E402
