@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import itertools
 import json
 from collections import Counter
 from pathlib import Path
@@ -649,8 +651,11 @@ def test_multiarm_t_power_against_noncentral_t_and_simulation() -> None:
             r"`corr` must be a scalar or a symmetric 2 x 2",
         ),
         (
-            lambda mp: mp.power_multiple_primary([0.4, 0.3, 0.2], 1.0, 50, 0.5, method="holm"),
-            r"method='holm' is implemented for 2 endpoints; got 3",
+            lambda mp: mp.power_multiple_primary(
+                [0.4, 0.3, 0.2, 0.2, 0.1], 1.0, 50, 0.5, method="holm"
+            ),
+            r"method='holm' is computed for up to 4 endpoints; got 5\. .* simulate a "
+            r"MultiEndpointDesign",
         ),
         (
             lambda mp: mp.power_multiple_primary([0.4, 0.3], 1.0, 50, 0.5, method="sidak"),
@@ -756,3 +761,95 @@ def test_fisher_sample_size_and_bad_input() -> None:
         ValueError, match=r"method='fisher' needs whole arm sizes: .* got n_per_arm = 40\.5"
     ):
         rs.power_two_proportions(0.6, 0.3, 40.5, method="fisher")
+
+
+# ---------------------------------------------------------------------------------------------
+# Holm and Hochberg with three or four endpoints
+
+
+_BOX_CASE = {
+    "corr": np.array([[1.0, 0.5, 0.3], [0.5, 1.0, 0.4], [0.3, 0.4, 1.0]]),
+    "delta": np.array([0.45, 0.35, 0.2]),
+    "n": 70,
+}
+
+
+@functools.cache
+def _box_probabilities() -> tuple[np.ndarray, np.ndarray]:
+    """Reference: every decision box's probability by SciPy's Genz integration (abseps 1e-9)."""
+    m, alpha = 3, 0.025
+    ncp = _BOX_CASE["delta"] / np.sqrt(2 / _BOX_CASE["n"])
+    cuts = np.concatenate([[-40.0], stats.norm.isf(alpha / np.arange(1, m + 1)), [40.0]])
+    bins = np.array(list(itertools.product(range(m + 1), repeat=m)))
+    prob = np.array([
+        stats.multivariate_normal.cdf(
+            cuts[b + 1], mean=ncp, cov=_BOX_CASE["corr"], lower_limit=cuts[b], abseps=1e-9,
+            releps=0, maxpts=2_000_000, rng=1,
+        )
+        for b in bins
+    ])  # fmt: skip
+    return bins, prob
+
+
+@pytest.mark.parametrize("method", ["holm", "hochberg"])
+def test_stepwise_power_three_endpoints_against_box_integration(method: str) -> None:
+    from fibrosim.trials import multiplicity as mp
+    from fibrosim.trials._analysis import step_procedure
+
+    res = mp.power_multiple_primary(
+        _BOX_CASE["delta"], 1.0, _BOX_CASE["n"], _BOX_CASE["corr"], method=method
+    )
+    bins, prob = _box_probabilities()
+    reject = step_procedure(np.where(bins == 0, 1.0, 0.025 / (bins + 0.5)), 0.025, method)
+    # Genz's error at abseps 1e-9 over 64 boxes (measured 2.5e-8 at 1e-10); the Gauss-Legendre
+    # integral itself changes by < 1e-14 from 48 to 96 nodes
+    np.testing.assert_allclose(res.each, prob @ reject, atol=2e-7)
+    assert res.all <= res.each.min() and res.any >= res.each.max()
+
+
+def test_stepwise_power_four_endpoints_against_simulation_and_exact_null() -> None:
+    from fibrosim.trials import multiplicity as mp
+    from fibrosim.trials._analysis import step_procedure
+
+    corr = np.full((4, 4), 0.3) + 0.7 * np.eye(4)
+    delta = np.array([0.5, 0.4, 0.25, 0.1])
+    rng = np.random.default_rng(51)
+    reps = 400_000
+    ncp = delta / np.sqrt(2 / 60)
+    z = rng.multivariate_normal(ncp, corr, size=reps)
+    for method in ("holm", "hochberg"):
+        res = mp.power_multiple_primary(delta, 1.0, 60, corr, method=method)
+        rej = step_procedure(stats.norm.sf(z), 0.025, method)
+        # 4 MCSE of a proportion (at most sqrt(0.25 / reps))
+        tol = 4 * np.sqrt(0.25 / reps)
+        assert np.max(np.abs(res.each - rej.mean(axis=0))) < tol
+        assert abs(res.any - rej.any(axis=1).mean()) < tol
+        assert abs(res.all - rej.all(axis=1).mean()) < tol
+    # under H0 with independent endpoints Holm rejects at least one exactly when the smallest
+    # p-value is <= alpha / m: 1 - (1 - alpha/m)^m; Hochberg rejects more often (step-up)
+    for m in (3, 4):
+        null = mp.power_multiple_primary(np.zeros(m), 1.0, 60, 0.0, method="holm")
+        assert abs(null.any - (1 - (1 - 0.025 / m) ** m)) < 1e-13
+        up = mp.power_multiple_primary(np.zeros(m), 1.0, 60, 0.0, method="hochberg")
+        assert null.any < up.any <= 0.025
+
+
+def test_stepwise_power_batches_and_matches_two_endpoint_closed_form() -> None:
+    from fibrosim.trials import multiplicity as mp
+
+    # the integral with no conditioning statistic is the two-endpoint Owen's T formula
+    ncp = np.array([2.5, 1.8])
+    corr = np.array([[1.0, 0.5], [0.5, 1.0]])
+    for method in ("holm", "hochberg"):
+        each, any_, all_ = mp._stepwise_power(ncp, corr, 0.025, method)
+        ref = mp.power_multiple_primary(ncp, 1.0, 2.0, 0.5, method=method)  # se = 1
+        np.testing.assert_allclose(each, ref.each, atol=1e-15)
+        assert abs(any_ - float(ref.any)) < 1e-15 and abs(all_ - float(ref.all)) < 1e-15
+    # a batch of sample sizes along a leading axis equals the one-at-a-time results
+    n = np.array([[40.0], [80.0]])
+    batch = mp.power_multiple_primary([0.4, 0.3, 0.2], 1.0, n, 0.5, method="hochberg")
+    for i in range(2):
+        one = mp.power_multiple_primary([0.4, 0.3, 0.2], 1.0, float(n[i, 0]), 0.5,
+                                        method="hochberg")  # fmt: skip
+        np.testing.assert_allclose(batch.each[i], one.each, rtol=0, atol=0)
+        assert batch.any[i] == one.any and batch.all[i] == one.all

@@ -8,12 +8,15 @@ Several treatment arms against a shared control (Dunnett) are in :mod:`fibrosim.
 
 Tests are one-sided at ``alpha`` in the direction of each effect, z statistics (known
 variances), so the joint law of the statistics is multivariate normal.  Two correlated
-endpoints use the exact bivariate normal via Owen's T function; more endpoints use SciPy's
-quasi-Monte Carlo integration (Genz) with a fixed seed and absolute error 1e-6.
+endpoints use the exact bivariate normal via Owen's T function; orthant probabilities of more
+endpoints use SciPy's quasi-Monte Carlo integration (Genz) with a fixed seed and absolute error
+1e-6; Holm and Hochberg with three or four endpoints integrate the bivariate normal over the
+other statistics by Gauss-Legendre.
 """
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 from typing import Any
 
@@ -193,6 +196,85 @@ def power_coprimary(
     return _mvn_upper_orthant(stats.norm.isf(a) - ncp, r)
 
 
+#: Gauss-Legendre nodes per bin interval of each conditioning statistic (Holm/Hochberg, m > 2):
+#: the integrand is a bivariate normal rectangle, smooth in the conditioning values.
+_STEP_NODES = 48
+#: Endpoints whose Holm/Hochberg power is integrated (m - 2 conditioning dimensions).
+_STEP_MAX_M = 4
+#: Infinite bin ends are cut this many SDs from the statistic's mean (mass beyond: 1e-17).
+_STEP_TAIL = 8.5
+
+
+def _rectangle(lo: FloatArray, hi: FloatArray, rho: FloatArray) -> FloatArray:
+    """P(lo_1 <= X < hi_1, lo_2 <= Y < hi_2) for a standard bivariate normal (batched)."""
+    lo, hi = np.clip(lo, -38.0, 38.0), np.clip(hi, -38.0, 38.0)
+    f = _bvn_cdf
+    return (
+        f(hi[..., 0], hi[..., 1], rho)
+        - f(lo[..., 0], hi[..., 1], rho)
+        - f(hi[..., 0], lo[..., 1], rho)
+        + f(lo[..., 0], lo[..., 1], rho)
+    )
+
+
+def _stepwise_power(
+    ncp: FloatArray, corr: FloatArray, alpha: float, method: str
+) -> tuple[FloatArray, float, float]:
+    """Holm or Hochberg power for m endpoints (2 <= m <= 4): each, any, all.
+
+    Both procedures compare the ordered p-values with ``alpha / j``, so their decision depends
+    only on which interval ``[c_j, c_{j+1})``, ``c_j = z_{1 - alpha/j}``, each statistic falls
+    in (a tie inside one interval never splits the rejected set).  The power is the sum over
+    these boxes of the probability of the box, times its decisions.  Each box probability
+    conditions on the first m - 2 statistics, whose box is integrated by Gauss-Legendre, and
+    takes the last two from the conditional bivariate normal rectangle (Owen's T); so m = 2 is
+    exact and m = 3, 4 are one- and two-dimensional smooth integrals.
+    """
+    from fibrosim.trials._analysis import step_procedure
+
+    m = ncp.size
+    cuts = np.concatenate([[-np.inf], stats.norm.isf(alpha / np.arange(1, m + 1)), [np.inf]])
+    bins = np.array(list(itertools.product(range(m + 1), repeat=m)))  # (M, m)
+    # a p-value inside each bin's interval: bin b holds alpha/(b+1) < p <= alpha/b
+    p_rep = np.where(bins == 0, 1.0, alpha / (bins + 0.5))
+    reject = step_procedure(p_rep, alpha, method).astype(np.float64)  # (M, m)
+    q = m - 2
+    # conditioning statistics W_c = Z_c - ncp_c ~ N(0, R_cc); the last two given W_c
+    r_cc, r_rc = corr[:q, :q], corr[q:, :q]
+    gain = r_rc @ np.linalg.inv(r_cc) if q else np.zeros((2, 0))
+    cov_r = corr[q:, q:] - gain @ corr[:q, q:]
+    sd_r = np.sqrt(np.diag(cov_r))
+    rho_r = cov_r[0, 1] / (sd_r[0] * sd_r[1])
+    gx, gw = np.polynomial.legendre.leggauss(_STEP_NODES)
+    prob = np.empty(bins.shape[0])
+    for i, b in enumerate(bins):
+        lo_w = cuts[b] - ncp
+        hi_w = cuts[b + 1] - ncp
+        if q:
+            lo_c = np.maximum(lo_w[:q], -_STEP_TAIL)
+            hi_c = np.minimum(hi_w[:q], _STEP_TAIL)
+            if np.any(hi_c <= lo_c):
+                prob[i] = 0.0
+                continue
+            half, mid = 0.5 * (hi_c - lo_c), 0.5 * (hi_c + lo_c)
+            axes = [mid[j] + half[j] * gx for j in range(q)]
+            weights = [half[j] * gw for j in range(q)]
+            grid = np.stack(np.meshgrid(*axes, indexing="ij"), axis=-1).reshape(-1, q)
+            wgrid = np.prod(np.stack(np.meshgrid(*weights, indexing="ij"), axis=-1), axis=-1)
+            dens = stats.multivariate_normal(np.zeros(q), r_cc).pdf(grid).reshape(-1)
+            shift = grid @ gain.T  # (nodes, 2) conditional means of the last two
+            w_nodes = wgrid.reshape(-1) * dens
+        else:
+            shift, w_nodes = np.zeros((1, 2)), np.ones(1)
+        lo_r = (lo_w[q:] - shift) / sd_r
+        hi_r = (hi_w[q:] - shift) / sd_r
+        prob[i] = float(w_nodes @ _rectangle(lo_r, hi_r, rho_r))
+    each = prob @ reject
+    any_ = float(prob @ (reject.sum(axis=1) > 0))
+    all_ = float(prob @ (reject.sum(axis=1) == m))
+    return each, any_, all_
+
+
 def power_multiple_primary(
     delta: ArrayLike,
     sd: ArrayLike,
@@ -214,7 +296,8 @@ def power_multiple_primary(
     method : {"bonferroni", "holm", "hochberg", "fixed-sequence"}
         Bonferroni (each at ``alpha / m``) and the fixed sequence (endpoints tested at
         ``alpha`` in their given order, stopping at the first non-rejection) for any number of
-        endpoints; Holm and Hochberg for two endpoints.
+        endpoints; Holm and Hochberg for up to four (two: Owen's T, exact; three or four: one-
+        or two-dimensional Gauss-Legendre integrals over the bivariate normal, ~1e-14).
 
     Returns
     -------
@@ -237,12 +320,18 @@ def power_multiple_primary(
     a = float(check_in_interval("alpha", alpha, 0.0, 0.5, closed="neither"))
     m = ncp.shape[-1]
     r = _check_corr(corr, m)
-    if method in ("holm", "hochberg") and m != 2:
+    if method in ("holm", "hochberg") and m > _STEP_MAX_M:
         raise ValueError(
-            f"method={method!r} is implemented for 2 endpoints; got {m}. Use 'bonferroni' or "
-            "'fixed-sequence', or simulate a MultiEndpointDesign with this multiplicity "
-            "(fibrosim.trials.simulate), for more."
+            f"method={method!r} is computed for up to {_STEP_MAX_M} endpoints; got {m}. Use "
+            "'bonferroni' or 'fixed-sequence', or simulate a MultiEndpointDesign with this "
+            "multiplicity (fibrosim.trials.simulate)."
         )
+    if method in ("holm", "hochberg") and m > 2:
+        batch = ncp.shape[:-1]
+        each_b, any_b, all_b = np.empty(ncp.shape), np.empty(batch), np.empty(batch)
+        for idx in np.ndindex(batch):
+            each_b[idx], any_b[idx], all_b[idx] = _stepwise_power(ncp[idx], r, a, method)
+        return MultiplePower(each_b, any_b, all_b)
     c_full, c_split = stats.norm.isf(a), stats.norm.isf(a / m)
 
     def upper(lo1: FloatArray | float, lo2: FloatArray | float) -> FloatArray:
