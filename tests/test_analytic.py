@@ -853,3 +853,33 @@ def test_stepwise_power_batches_and_matches_two_endpoint_closed_form() -> None:
                                         method="hochberg")  # fmt: skip
         np.testing.assert_allclose(batch.each[i], one.each, rtol=0, atol=0)
         assert batch.any[i] == one.any and batch.all[i] == one.all
+
+
+def test_sample_size_coprimary() -> None:
+    from fibrosim.trials import multiplicity as mp
+
+    # independent endpoints with equal effects: Phi(a)^2 = power, a = delta sqrt(n/2) - z_alpha
+    for delta, power in ((0.2, 0.8), (0.5, 0.9)):
+        res = mp.sample_size_coprimary([delta, delta], 1.0, 0.0, power)
+        z = stats.norm.isf(0.025) + stats.norm.ppf(np.sqrt(power))
+        assert float(res.n_per_arm) == pytest.approx(2 * z**2 / delta**2, rel=1e-9)
+    # correlated endpoints of either sign, unequal SDs, 2:1 allocation: the power reaches the
+    # target at n (Genz's error 1e-6 for three endpoints) and the ceiling is the smallest size
+    corr = np.array([[1.0, -0.4, 0.2], [-0.4, 1.0, -0.3], [0.2, -0.3, 1.0]])
+    delta, sd = np.array([-0.3, 0.25, 0.2]), np.array([1.0, 1.0, 2.0])
+    res = mp.sample_size_coprimary(delta, sd, corr, 0.8, ratio=2.0)
+    signs = np.sign(delta)
+    signed = corr * np.outer(signs, signs)
+    at_n = mp.power_coprimary(np.abs(delta), sd, float(res.n_per_arm), signed, ratio=2.0)
+    assert abs(float(at_n) - 0.8) < 2e-6
+    n_up = int(res.n_per_arm_rounded)
+    below = mp.power_coprimary(np.abs(delta), sd, n_up - 1, signed, ratio=2.0)
+    assert float(res.power_attained) >= 0.8 > float(below)
+    assert float(res.n_total) == pytest.approx(3.0 * float(res.n_per_arm))
+    # higher positive correlation needs fewer patients (the wins go together)
+    sizes = [float(mp.sample_size_coprimary([0.2, 0.2], 1.0, r).n_per_arm) for r in (0, 0.5, 0.8)]
+    assert sizes[0] > sizes[1] > sizes[2]
+    with pytest.raises(ValueError, match=r"`delta` must be nonzero on every endpoint"):
+        mp.sample_size_coprimary([0.3, 0.0], 1.0, 0.5)
+    with pytest.raises(ValueError, match=r"`power` must lie in \(0.025, 1.0\); got 0.01"):
+        mp.sample_size_coprimary([0.3, 0.2], 1.0, 0.5, power=0.01)

@@ -28,7 +28,12 @@ _BY_MODULE = {
         "dichotomisation_loss",
         "ResponderLoss",
     ),
-    "multiplicity": ("power_coprimary", "power_multiple_primary", "MultiplePower"),
+    "multiplicity": (
+        "power_coprimary",
+        "sample_size_coprimary",
+        "power_multiple_primary",
+        "MultiplePower",
+    ),
     "multiarm": ("power_multiarm", "dunnett_critical"),
     "bayesian_decisions": ("TwoSampleDecision", "oc_two_sample"),
     "sequential": ("gs_bounds", "GSDesign", "gs_crossing"),
