@@ -9,7 +9,11 @@ import pytest
 from scipy import stats
 
 from fibrosim.meta.mixtures import NormalMixture
-from fibrosim.trials.bayesian_decisions import TwoSampleDecision, oc_two_sample
+from fibrosim.trials.bayesian_decisions import (
+    TwoSampleDecision,
+    oc_two_sample,
+    oc_two_sample_binary,
+)
 
 SIGMA = 2.0
 
@@ -112,3 +116,88 @@ def test_bad_input() -> None:
         oc_two_sample(prior, prior, 10, 0, 1.0, 0.0, 0.0)
     with pytest.raises(TypeError, match="`lower_tail` must be True or False; got 'yes'"):
         TwoSampleDecision(lower_tail="yes")  # type: ignore[arg-type]
+
+
+# -- binary endpoints ---------------------------------------------------------------------------
+def test_beta_posterior_probability_matches_closed_form() -> None:
+    from scipy import special
+
+    from fibrosim.meta.mixtures import BetaMixture
+    from fibrosim.trials import bayesian_decisions as bd
+
+    # P(p_B > p_A) for integer alpha_B (sum formula): with flat priors the posteriors are
+    # Beta(x + 1, n - x + 1)
+    flat = BetaMixture([1.0], [1.0], [1.0])
+    for (x_t, n_t), (x_c, n_c) in (((12, 30), (7, 30)), ((3, 10), (9, 12)), ((40, 40), (0, 5))):
+        a_b, b_b, a_a, b_a = x_t + 1, n_t - x_t + 1, x_c + 1, n_c - x_c + 1
+        i = np.arange(a_b)
+        terms = np.exp(
+            special.betaln(a_a + i, b_a + b_b)
+            - np.log(b_b + i)
+            - special.betaln(1 + i, b_b)
+            - special.betaln(a_a, b_a)
+        )
+        p_greater = terms.sum()
+        below = bd._beta_prob_below(flat, flat, np.array([x_t]), np.array([x_c]), n_t, n_c, 0.0)[0]
+        assert abs((1.0 - below) - p_greater) < 1e-13  # measured 2.2e-16
+
+
+def _quad_prob_below(prior_t, prior_c, x_t, n_t, x_c, n_c, q):  # type: ignore[no-untyped-def]
+    """Independent reference: adaptive quadrature of f_c(p) F_t(p + q) over p in [0, 1]."""
+    from scipy import integrate
+
+    post_t, post_c = prior_t.update(x_t, n_t), prior_c.update(x_c, n_c)
+
+    def integrand(p: float) -> float:
+        return float(post_c.pdf(p)) * float(post_t.cdf(min(max(p + q, 0.0), 1.0)))
+
+    value, _ = integrate.quad(integrand, 0.0, 1.0, epsabs=1e-13, epsrel=1e-12, limit=200)
+    return value
+
+
+@pytest.mark.parametrize("lower_tail", [False, True])
+def test_binary_oc_equals_enumeration_of_all_trials(lower_tail: bool) -> None:
+    from fibrosim.meta.mixtures import BetaMixture
+
+    # every (x_t, x_c) decided by an independent quadrature, weighted by its binomial probability
+    prior_c = BetaMixture([0.6, 0.4], [6.0, 2.0], [14.0, 3.0]).robustify(0.2)
+    prior_t = BetaMixture([1.0], [0.5], [0.5])
+    n_t, n_c = 12, 9
+    q = 0.1 if lower_tail else -0.05
+    rule = TwoSampleDecision(prob=0.9, threshold=q, lower_tail=lower_tail)
+    theta_t, theta_c = np.array([0.25, 0.45, 0.6]), np.array([0.3, 0.3, 0.2])
+    wins = np.zeros((n_t + 1, n_c + 1), dtype=bool)
+    for x_t in range(n_t + 1):
+        for x_c in range(n_c + 1):
+            below = _quad_prob_below(prior_t, prior_c, x_t, n_t, x_c, n_c, q)
+            post = below if lower_tail else 1.0 - below
+            assert abs(post - rule.prob) > 1e-6  # no decision rests on the last digits
+            wins[x_t, x_c] = post > rule.prob
+    ref = [
+        float(stats.binom.pmf(np.arange(n_t + 1), n_t, tt) @ wins @
+              stats.binom.pmf(np.arange(n_c + 1), n_c, tc))
+        for tt, tc in zip(theta_t, theta_c, strict=True)
+    ]  # fmt: skip
+    got = oc_two_sample_binary(prior_t, prior_c, n_t, n_c, theta_t, theta_c, rule)
+    np.testing.assert_allclose(got, ref, rtol=0, atol=1e-14)
+
+
+def test_binary_oc_type_one_error_and_bad_input() -> None:
+    from fibrosim.meta.mixtures import BetaMixture
+
+    flat = BetaMixture([1.0], [1.0], [1.0])
+    more = TwoSampleDecision(prob=0.975, lower_tail=False)
+    theta = np.linspace(0.1, 0.6, 6)
+    null = oc_two_sample_binary(flat, flat, 30, 30, theta, theta, more)
+    assert np.all(null < 0.04)  # discrete: close to, not exactly, 2.5 %
+    # borrowing from an informative control prior centred at 0.3 lowers the type-I error at
+    # the prior's centre and raises it where the true control rate is higher (conflict)
+    informative = BetaMixture([1.0], [15.0], [35.0])
+    borrowed = oc_two_sample_binary(flat, informative, 30, 15, theta, theta, more)
+    assert borrowed[-1] > null[-1]
+    with pytest.raises(TypeError, match="`prior_t` must be a BetaMixture; got NormalMixture"):
+        oc_two_sample_binary(NormalMixture([1.0], [0.0], [1.0]), flat, 10, 10, 0.3, 0.3)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match=r"`n_c` must be a whole number; got 10.5"):
+        oc_two_sample_binary(flat, flat, 10, 10.5, 0.3, 0.3)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match=r"`theta_c` must lie in \(0.0, 1.0\); got 1.2"):
+        oc_two_sample_binary(flat, flat, 10, 10, 0.3, 1.2)

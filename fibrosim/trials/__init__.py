@@ -35,7 +35,7 @@ _BY_MODULE = {
         "MultiplePower",
     ),
     "multiarm": ("power_multiarm", "dunnett_critical"),
-    "bayesian_decisions": ("TwoSampleDecision", "oc_two_sample"),
+    "bayesian_decisions": ("TwoSampleDecision", "oc_two_sample", "oc_two_sample_binary"),
     "sequential": ("gs_bounds", "GSDesign", "gs_crossing"),
     "interim": ("conditional_power", "predictive_power"),
     "probability_of_success": ("assurance", "assurance_mixture", "assurance_gs"),
