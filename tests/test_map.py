@@ -447,3 +447,44 @@ def test_fit_beta_mixture_rejects_values_outside_the_unit_interval() -> None:
 
     with pytest.raises(ValueError, match=r"`x` must lie strictly inside \(0, 1\); got 1.0"):
         fit_beta_mixture([0.2, 0.5, 1.0], 1)
+
+
+@pytest.mark.slow
+@pytest.mark.filterwarnings(
+    # PyMC may advise on chain counts through the warnings module; the convergence checks under
+    # test are fibrosim's own and raise ConvergenceWarning, which stays an error
+    "ignore::UserWarning:pymc",
+    "ignore::RuntimeWarning:pymc",
+)
+def test_binomial_map_matches_pymc_nuts_within_mcse() -> None:
+    import arviz as az
+    import pymc as pm
+
+    from fibrosim.meta import mcmc
+    from fibrosim.meta._binomial_map import binomial_map_posterior
+
+    post = binomial_map_posterior(AS_R, AS_N)
+    with pm.Model() as model:
+        mu = pm.Normal("mu", 0.0, 2.0)
+        tau = pm.HalfNormal("tau", 1.0)
+        z = pm.Normal("z", 0.0, 1.0, shape=AS_R.size)  # non-centred: no funnel as τ → 0
+        pm.Binomial("r", n=AS_N, logit_p=mu + tau * z, observed=AS_R)
+        z_new = pm.Normal("z_new", 0.0, 1.0)
+        pm.Deterministic("p_new", pm.math.invlogit(mu + tau * z_new))
+    tree = mcmc.sample(model, draws=2500, tune=1500, chains=4, target_accept=0.99, rng=20261127)
+    exact = {
+        ("mu", "mean"): post.mu_mean,
+        ("mu", "sd"): post.mu_sd,
+        ("tau", "mean"): post.tau_mean,
+        ("tau", "sd"): post.tau_sd,
+        ("p_new", "mean"): post.predictive_mean,
+        ("p_new", "sd"): post.predictive_sd,
+    }
+    for (var, stat), value in exact.items():
+        draws = tree["posterior"][var]
+        estimate = float(draws.mean() if stat == "mean" else draws.std())
+        mcse = az.mcse(tree, var_names=[var], method=stat)
+        mcse_ds = mcse.to_dataset() if hasattr(mcse, "to_dataset") else mcse
+        se = float(np.asarray(mcse_ds[var].values).squeeze())
+        # an unbiased sampler lands within 4 Monte Carlo SEs of the exact value
+        assert abs(estimate - value) < 4 * se, (var, stat, estimate, value, se)
