@@ -488,3 +488,11 @@ def test_binomial_map_matches_pymc_nuts_within_mcse() -> None:
         se = float(np.asarray(mcse_ds[var].values).squeeze())
         # an unbiased sampler lands within 4 Monte Carlo SEs of the exact value
         assert abs(estimate - value) < 4 * se, (var, stat, estimate, value, se)
+
+
+def test_beta_em_warns_when_iteration_cap_is_hit() -> None:
+    from fibrosim.meta.map import fit_beta_mixture
+
+    x = stats.beta.ppf((np.arange(2000) + 0.5) / 2000, 3.0, 7.0)
+    with pytest.warns(ConvergenceWarning, match="max_iter=2"):
+        fit_beta_mixture(x, 2, max_iter=2)

@@ -26,9 +26,9 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
-from scipy import special
 
 from fibrosim._checks import as_float_array, check_integer, check_positive
+from fibrosim.meta._beta_em import beta_em
 from fibrosim.meta._binomial_map import (
     DEFAULT_MU_PRIOR,
     DEFAULT_TAU_PRIOR,
@@ -170,46 +170,6 @@ def auto_fit_normal_mixture(
     return min(fits, key=lambda f: f.criterion)
 
 
-def _beta_ml(
-    a: FloatArray, b: FloatArray, s1: FloatArray, s2: FloatArray
-) -> tuple[FloatArray, FloatArray]:
-    """Weighted beta ML for each component: solve ψ(a) − ψ(a+b) = s1, ψ(b) − ψ(a+b) = s2.
-
-    These are the stationarity conditions of the convex function
-    f(a, b) = ln B(a, b) − a·s1 − b·s2 (the beta family is exponential in (a, b)), so Newton
-    steps from the current values, halved until f falls and a, b stay positive, converge to the
-    one solution.  Vectorised over components.
-    """
-
-    def f(aa: FloatArray, bb: FloatArray) -> FloatArray:
-        return np.asarray(special.betaln(aa, bb) - aa * s1 - bb * s2)
-
-    cur = f(a, b)
-    for _ in range(100):
-        dab = special.digamma(a + b)
-        ga = special.digamma(a) - dab - s1
-        gb = special.digamma(b) - dab - s2
-        tab = special.polygamma(1, a + b)
-        haa = special.polygamma(1, a) - tab
-        hbb = special.polygamma(1, b) - tab
-        det = haa * hbb - tab * tab  # > 0: the Fisher information of the beta family
-        da = -(hbb * ga + tab * gb) / det
-        db = -(tab * ga + haa * gb) / det
-        step = np.ones_like(a)
-        for _ in range(60):
-            na, nb = a + step * da, b + step * db
-            ok = (na > 0) & (nb > 0)
-            new = np.where(ok, f(np.where(ok, na, 1.0), np.where(ok, nb, 1.0)), np.inf)
-            bad = new > cur + 1e-13 * np.abs(cur)
-            if not np.any(bad):
-                break
-            step = np.where(bad, 0.5 * step, step)
-        a, b, cur = na, nb, new
-        if np.all(np.abs(step * da) <= 1e-10 * a) and np.all(np.abs(step * db) <= 1e-10 * b):
-            break
-    return a, b
-
-
 def fit_beta_mixture(
     x: ArrayLike,
     n_components: int,
@@ -221,9 +181,9 @@ def fit_beta_mixture(
     """Fit a beta mixture with ``n_components`` components to a sample in (0, 1) by EM.
 
     The E step is the usual one; the M step is the weighted maximum-likelihood beta fit of each
-    component (Newton on the digamma equations, :func:`_beta_ml`), so each iteration raises the
-    likelihood.  The start is deterministic: components moment-matched to equal-probability
-    slices of the sorted sample.
+    component (Newton on the digamma equations), so each iteration raises the likelihood.  The
+    loop is compiled (:mod:`fibrosim.meta._beta_em`).  The start is deterministic: components
+    moment-matched to equal-probability slices of the sorted sample.
 
     Parameters
     ----------
@@ -265,23 +225,8 @@ def fit_beta_mixture(
         size = max(size, 1e-3)  # a slice wider than any beta (cannot happen inside (0, 1))
         a[i], b[i] = m * size, (1 - m) * size
     w = np.full(k, 1.0 / k)
-    loglik = -np.inf
-    iterations = 0
-    for iterations in range(1, max_iter + 1):  # noqa: B007 - the count is reported
-        log_r = np.log(w) - special.betaln(a, b) + (a - 1) * lx[:, None] + (b - 1) * l1x[:, None]
-        top = log_r.max(axis=1)
-        r = np.exp(log_r - top[:, None])
-        total = r.sum(axis=1)
-        new_loglik = float(np.sum(top + np.log(total)))
-        r /= total[:, None]
-        nk = r.sum(axis=0)
-        w = nk / xs.size
-        a, b = _beta_ml(a, b, (lx @ r) / nk, (l1x @ r) / nk)
-        if new_loglik - loglik < tol * xs.size:
-            loglik = new_loglik
-            break
-        loglik = new_loglik
-    else:
+    loglik, iterations, converged = beta_em(lx, l1x, w, a, b, float(tol), int(max_iter))
+    if not converged:
         import warnings
 
         warnings.warn(
