@@ -371,7 +371,7 @@ def binomial_map_posterior(
     tau_panels: int = 24,
     tau_order: int = 8,
     mu_nodes: int = 32,
-    theta_nodes: int = 24,
+    theta_nodes: int = 48,
 ) -> BinomialMAPPosterior:
     """Posterior of (μ, τ) of the binomial-normal random-effects model by quadrature.
 
@@ -399,6 +399,16 @@ def binomial_map_posterior(
     ValueError, TypeError
         For counts that are not whole numbers with 0 <= events <= n, n >= 1, of equal length
         >= 1, and for priors of the wrong type.
+
+    Notes
+    -----
+    Accuracy, measured against the same computation with twice the τ panels and 1.5 times the
+    μ and θ nodes: predictive CDF within 2e-11 and posterior moments within 1e-13 on RBesT's AS
+    data; against a brute-force tensor grid on a three-study case, within 1e-8 (CDF) and 2e-7
+    (moments).  Arms with 0 or n responders are the hard case: at large τ their θ integrand is
+    lopsided (flat over several τ on one side, steep on the other), which a curvature-scaled
+    Gauss-Hermite rule resolves slowly; 48 θ nodes (the default) keep two all-zero arms within
+    2e-9 in the CDF and 2e-8 in the moments, where 24 nodes gave 4e-7 and 3e-6.
     """
     r, m = _check_counts(events, n)
     _check_priors(tau_prior, mu_prior)

@@ -7,6 +7,11 @@ components fitted by EM and chosen by a penalised likelihood (as RBesT's ``autom
 it can be robustified, updated conjugately with new data and summarised by an effective sample
 size (:mod:`fibrosim.meta.mixtures`).
 
+For a control-arm response rate, :func:`map_prior_binomial` does the same from raw responder
+counts: the binomial-normal model's posterior by quadrature
+(:mod:`fibrosim.meta._binomial_map`), the predictive rate as a stratified quantile sample, and a
+beta mixture fitted by EM (:func:`fit_beta_mixture`, :func:`auto_fit_beta_mixture`).
+
 References
 ----------
 Neuenschwander B, Capkun-Niggli G, Branson M, Spiegelhalter DJ. Summarizing historical
