@@ -302,6 +302,17 @@ def test_binomial_predictive_quantile_inverts_cdf() -> None:
     np.testing.assert_allclose(post.predictive_cdf(post.predictive_quantile(q)), q, atol=1e-7)
 
 
+def test_binomial_predictive_quantile_reaches_heavy_tails() -> None:
+    from fibrosim.meta import priors
+    from fibrosim.meta._binomial_map import binomial_map_posterior
+
+    # a half-Cauchy τ prior gives the predictive logit tails far beyond 12 SDs
+    post = binomial_map_posterior([3, 4], [20, 25], tau_prior=priors.HalfCauchy(0.5))
+    q = np.array([1e-5, 1.25e-4, 0.5, 1 - 1.25e-4, 1 - 1e-5])
+    # cubic Hermite table with geometric tail points: measured 3e-8
+    np.testing.assert_allclose(post.predictive_cdf(post.predictive_quantile(q)), q, atol=1e-7)
+
+
 def test_binomial_posterior_summary_table() -> None:
     from fibrosim.meta._binomial_map import binomial_map_posterior
 
