@@ -37,6 +37,7 @@ from fibrosim.meta._beta_em import beta_em
 from fibrosim.meta._binomial_map import (
     DEFAULT_MU_PRIOR,
     DEFAULT_TAU_PRIOR,
+    BinomialMAPPosterior,
     binomial_map_posterior,
 )
 from fibrosim.meta._tau_prior_base import TauPrior
@@ -45,9 +46,11 @@ from fibrosim.meta.priors import Normal
 from fibrosim.warnings import ConvergenceWarning
 
 __all__ = [
+    "BinomialMAPPosterior",
     "MixtureFit",
     "auto_fit_beta_mixture",
     "auto_fit_normal_mixture",
+    "binomial_map_posterior",
     "fit_beta_mixture",
     "fit_normal_mixture",
     "map_prior",
