@@ -26,6 +26,11 @@ __getattr__, __all__ = lazy_exports(
         "TauMarginal": "bayes",
         # map.py and mixtures.py
         "map_prior": "map",
+        "map_prior_binomial": "map",
+        "binomial_map_posterior": "map",
+        "BinomialMAPPosterior": "map",
+        "fit_beta_mixture": "map",
+        "auto_fit_beta_mixture": "map",
         "NormalMixture": "mixtures",
         "BetaMixture": "mixtures",
         "ess": "mixtures",
