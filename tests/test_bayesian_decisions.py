@@ -114,6 +114,8 @@ def test_bad_input() -> None:
         oc_two_sample(prior, prior, 10, 10, -1.0, 0.0, 0.0)
     with pytest.raises(ValueError, match=r"`n_c` must be > 0; got 0.0"):
         oc_two_sample(prior, prior, 10, 0, 1.0, 0.0, 0.0)
+    with pytest.raises(ValueError, match=r"`se_c` must be > 0; got 0.0"):
+        TwoSampleDecision().posterior_probability(prior, prior, 0.1, 0.0, 0.2, 0.0)
     with pytest.raises(TypeError, match="`lower_tail` must be True or False; got 'yes'"):
         TwoSampleDecision(lower_tail="yes")  # type: ignore[arg-type]
 

@@ -92,7 +92,9 @@ class TwoSampleDecision:
         mt, mc = np.broadcast_arrays(
             as_float_array("mean_t", mean_t), as_float_array("mean_c", mean_c)
         )
-        p = _prob_below(prior_t, prior_c, mt, mc, se_t, se_c, self.threshold)
+        st = float(check_positive("se_t", se_t))
+        sc = float(check_positive("se_c", se_c))
+        p = _prob_below(prior_t, prior_c, mt, mc, st, sc, self.threshold)
         return p if self.lower_tail else 1.0 - p
 
 
