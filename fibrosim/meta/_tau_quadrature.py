@@ -269,12 +269,10 @@ class TauGrid:
 
     def mode(self) -> FloatArray:
         """Posterior mode of τ: best node refined by golden-section search on log density."""
-        lw = np.log(np.maximum(self.weights[:, 1:], 1e-300))
-        # density on τ is the x-integrand divided by τ; weights carry the Kronrod factors, so
-        # compare the exact log density at the nodes instead
+        # the quadrature weights carry the Kronrod factors and the τ Jacobian, so compare the
+        # exact log density at the nodes instead
         tau = self.tau_nodes[:, 1:]
         lp = self.logpdf(tau)
-        del lw
         best = np.argmax(lp, axis=1)
         n = tau.shape[1]
         lo = tau[np.arange(self.size), np.maximum(best - 1, 0)]
